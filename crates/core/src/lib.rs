@@ -1,0 +1,15 @@
+//! Concordat's domain: exact money, the financial calendar, the agreement and its rules.
+//! Nothing here reads a file, a clock or a database: time comes in as a value.
+
+pub mod agreement;
+pub mod calendar;
+pub mod money;
+pub mod notice;
+pub mod percent;
+pub mod validate;
+
+pub use agreement::Agreement;
+pub use calendar::{FinancialYear, Period, Quarter};
+pub use money::{Money, allocate};
+pub use percent::Percent;
+pub use validate::{Finding, Rule, Severity, validate};
