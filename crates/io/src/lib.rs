@@ -1,0 +1,6 @@
+//! Formats at the edge of Concordat: files in, domain values out, with every error placed at
+//! its file, line and column.
+
+pub mod agreement_file;
+
+pub use agreement_file::{AgreementFile, LocatedFinding, parse_agreement, read_agreement_file};
