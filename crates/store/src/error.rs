@@ -1,0 +1,61 @@
+//! What can go wrong in the store, worded for the person who has to put it right.
+
+/// An error from the store.
+///
+/// Each message names the database (with any password hidden) or the operation, and includes
+/// the underlying cause in its text. The cause is kept in a field rather than exposed through
+/// [`std::error::Error::source`], so that `{:#}` in the CLI does not print it twice.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database address is not one the store understands.
+    #[error(
+        "cannot use database address {url:?}: {reason} \
+         (use sqlite:FILE, a file path, or postgres://user@host/database)"
+    )]
+    BadAddress { url: String, reason: String },
+
+    /// The SQLite file could not be created or opened.
+    #[error("cannot open database {url}: {cause}")]
+    OpenSqlite { url: String, cause: sqlx::Error },
+
+    /// No PostgreSQL server answered at the address given.
+    #[error(
+        "cannot reach PostgreSQL at {url}: {cause} (is the server running and the address right?)"
+    )]
+    UnreachablePostgres { url: String, cause: sqlx::Error },
+
+    /// A PostgreSQL server answered but refused the connection (authentication, missing
+    /// database, permissions…).
+    #[error("PostgreSQL at {url} refused the connection: {cause}")]
+    RefusedPostgres { url: String, cause: sqlx::Error },
+
+    /// The schema could not be brought up to date.
+    #[error(
+        "cannot bring the schema of {url} up to date: {cause} \
+         (a migration that was already applied must not be edited; add a new numbered one)"
+    )]
+    Migrate {
+        url: String,
+        cause: sqlx::migrate::MigrateError,
+    },
+
+    /// A query failed while doing something.
+    #[error("database error while trying to {doing}: {cause}")]
+    Database { doing: String, cause: sqlx::Error },
+
+    /// The caller asked for something the store will not do.
+    #[error("{0}")]
+    Invalid(String),
+
+    /// Data read back from the database is not what the store wrote.
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+}
+
+impl StoreError {
+    /// A closure for `map_err` that names the operation that failed.
+    pub(crate) fn doing(doing: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+        let doing = doing.into();
+        move |cause| StoreError::Database { doing, cause }
+    }
+}

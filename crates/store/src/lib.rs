@@ -1,0 +1,301 @@
+//! Concordat's store: where partnerships, their agreement versions and the audit log live.
+//!
+//! One [`Store`] trait, two backends behind it: SQLite (the embedded default, one file) and
+//! PostgreSQL (the multi-user server). [`open`] picks the backend from the address, applies the
+//! migrations for it and hands back a `Box<dyn Store>`.
+//!
+//! Rules that hold for both backends:
+//!
+//! - **One write path.** Every change runs in one transaction together with the audit record
+//!   that describes it (who, when, what, before and after). If either fails, neither happens.
+//! - **The caller supplies the time.** The store never reads a clock, so the same calls give
+//!   the same database, and tests are deterministic.
+//! - **A hash chain per partnership.** Each audit record carries the hash of the one before;
+//!   [`Store::verify_audit`] recomputes them all. The formula is on [`AuditRecord`].
+//! - **Every table carries `partnership_key`**, so a distributed PostgreSQL can shard by it.
+//! - The interface is plain data (strings, `i64`, JSON values): the store knows nothing of the
+//!   domain model it keeps.
+
+mod audit;
+mod db;
+mod error;
+mod sql_store;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use audit::{
+    AuditMismatch, AuditRecord, AuditVerification, GENESIS_HASH, MismatchReason, canonical_json,
+};
+pub use error::StoreError;
+
+use sql_store::SqlStore;
+
+/// Who made a change, as it will appear in the audit log: `"cli:alice"`, `"web:bob@council"`,
+/// `"system"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    pub name: String,
+}
+
+impl Actor {
+    pub fn new(name: impl Into<String>) -> Actor {
+        Actor { name: name.into() }
+    }
+}
+
+/// An agreement file as loaded: its text, its checksum, and the model read from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgreementLoad {
+    pub partnership_key: String,
+    pub title: String,
+    pub status: String,
+    /// The file name as the user gave it, kept so a version can be traced back to its file.
+    pub source_path: String,
+    pub source_text: String,
+    /// Lowercase hex SHA-256 of `source_text`; loading the same checksum again changes nothing.
+    pub source_sha256: String,
+    pub model_json: Value,
+    /// The partners named in this version; they replace the stored partners.
+    pub partners: Vec<PartnerRow>,
+}
+
+/// A partner to a partnership. `partner_id` is unique within its partnership only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartnerRow {
+    pub partner_id: String,
+    pub name: String,
+    pub kind: String,
+}
+
+/// What [`Store::load_agreement`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum LoadOutcome {
+    /// A new partnership, stored as version 1.
+    Created { version: i64 },
+    /// The source is identical to the current version; nothing was written.
+    Unchanged { version: i64 },
+    /// A changed source, stored as the next version.
+    NewVersion { version: i64, previous: i64 },
+}
+
+impl LoadOutcome {
+    /// The version that is current after the load.
+    pub fn version(&self) -> i64 {
+        match *self {
+            LoadOutcome::Created { version }
+            | LoadOutcome::Unchanged { version }
+            | LoadOutcome::NewVersion { version, .. } => version,
+        }
+    }
+}
+
+/// One line of the list of partnerships.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgreementSummary {
+    pub partnership_key: String,
+    pub title: String,
+    pub status: String,
+    pub current_version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A partnership with its current agreement version in full and the history of versions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredAgreement {
+    pub partnership_key: String,
+    pub title: String,
+    pub status: String,
+    pub current_version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The current version's file name, text, checksum and model.
+    pub source_path: String,
+    pub source_text: String,
+    pub source_sha256: String,
+    pub model_json: Value,
+    /// Every version, oldest first.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// One stored version of an agreement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionInfo {
+    pub version: i64,
+    pub source_sha256: String,
+    pub source_path: String,
+    pub loaded_at: String,
+    pub loaded_by: String,
+}
+
+/// The store: the same behaviour over SQLite and PostgreSQL.
+///
+/// Times (`at`) are RFC 3339 UTC text supplied by the caller; the store never reads a clock.
+/// Lists come back in a fixed order (keys in byte order, then numbers ascending) that does not
+/// depend on the database's collation.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    /// Stores an agreement file, idempotently.
+    ///
+    /// - New partnership → version 1, audit action `agreement.create`, before = none,
+    ///   after = the model.
+    /// - Same `source_sha256` as the current version → [`LoadOutcome::Unchanged`]; nothing is
+    ///   written, not even an audit record.
+    /// - Changed source → version n+1, audit action `agreement.new-version`, before = the
+    ///   previous model, after = the new one; title, status and partners are replaced.
+    async fn load_agreement(
+        &self,
+        actor: &Actor,
+        at: &str,
+        load: AgreementLoad,
+    ) -> Result<LoadOutcome, StoreError>;
+
+    /// Every partnership, sorted by key.
+    async fn list_agreements(&self) -> Result<Vec<AgreementSummary>, StoreError>;
+
+    /// One partnership with its current version, or `None` if there is no such key.
+    async fn get_agreement(&self, key: &str) -> Result<Option<StoredAgreement>, StoreError>;
+
+    /// The partners of one partnership (as of its current version), sorted by partner id.
+    async fn partners(&self, key: &str) -> Result<Vec<PartnerRow>, StoreError>;
+
+    /// The audit log of one partnership, or of all, sorted by partnership key then sequence.
+    async fn audit_log(&self, key: Option<&str>) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Recomputes every audit chain and reports the first record that does not hold
+    /// (altered, unlinked, missing), with the number of records checked.
+    async fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
+
+    /// Runs SQL directly against the database, bypassing the write path and the audit log.
+    ///
+    /// **For tests only**: it exists so that the conformance suite can tamper with stored data
+    /// the way someone with database access could, and check that [`Store::verify_audit`]
+    /// notices. Application code must never call it.
+    async fn execute_raw_for_tests(&self, sql: &str) -> Result<(), StoreError>;
+}
+
+/// How long to wait for a PostgreSQL server before saying it cannot be reached.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens (and if need be creates) the database at `url`, brings its schema up to date, and
+/// returns the store for it.
+///
+/// Accepted addresses:
+///
+/// - `sqlite:PATH`, `sqlite://PATH`, or a plain file path → SQLite; the file is created if
+///   missing. Everything after the prefix is the path (no `?options`: the store sets WAL
+///   mode, foreign keys and a busy timeout itself). `sqlite:///abs/path` is an absolute path.
+/// - `sqlite::memory:` → a private in-memory SQLite database (gone when the store is dropped).
+/// - `postgres://…` or `postgresql://…` → PostgreSQL; the database must exist.
+pub async fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    let store = match Address::parse(url)? {
+        Address::SqliteFile(path) => SqlStore::open_sqlite(url, Some(path)).await?,
+        Address::SqliteMemory => SqlStore::open_sqlite(url, None).await?,
+        Address::Postgres => {
+            let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| {
+                StoreError::BadAddress {
+                    url: redact(url),
+                    reason: e.to_string(),
+                }
+            })?;
+            SqlStore::open_postgres(url, options).await?
+        }
+    };
+    Ok(Box::new(store))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Address<'a> {
+    SqliteFile(&'a str),
+    SqliteMemory,
+    Postgres,
+}
+
+impl<'a> Address<'a> {
+    fn parse(url: &'a str) -> Result<Address<'a>, StoreError> {
+        let bad = |reason: &str| StoreError::BadAddress {
+            url: redact(url),
+            reason: reason.to_string(),
+        };
+        let lower = url.to_ascii_lowercase();
+        if url.trim().is_empty() {
+            return Err(bad("the address is empty"));
+        }
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            return Ok(Address::Postgres);
+        }
+        if lower == "sqlite::memory:" {
+            return Ok(Address::SqliteMemory);
+        }
+        // The scheme is ASCII, so the lowercase copy has the same byte offsets.
+        let path = if lower.starts_with("sqlite://") {
+            &url["sqlite://".len()..]
+        } else if lower.starts_with("sqlite:") {
+            &url["sqlite:".len()..]
+        } else if let Some((scheme, _)) = url.split_once("://") {
+            return Err(bad(&format!("the scheme {scheme:?} is not supported")));
+        } else {
+            url
+        };
+        if path.is_empty() {
+            return Err(bad("there is no file name after \"sqlite:\""));
+        }
+        Ok(Address::SqliteFile(path))
+    }
+}
+
+/// The address with any password replaced by `***`, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_pick_the_backend() {
+        let ok = |u| Address::parse(u).unwrap();
+        assert_eq!(ok("sqlite:data/c.db"), Address::SqliteFile("data/c.db"));
+        assert_eq!(ok("sqlite://c.db"), Address::SqliteFile("c.db"));
+        assert_eq!(ok("sqlite:///srv/c.db"), Address::SqliteFile("/srv/c.db"));
+        assert_eq!(ok("c.db"), Address::SqliteFile("c.db"));
+        assert_eq!(ok("SQLite:C.db"), Address::SqliteFile("C.db"));
+        assert_eq!(ok("sqlite::memory:"), Address::SqliteMemory);
+        assert_eq!(ok("postgres://u@h/db"), Address::Postgres);
+        assert_eq!(ok("postgresql://u@h/db"), Address::Postgres);
+        for bad in ["", "sqlite:", "sqlite://", "mysql://u@h/db"] {
+            let e = Address::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("use sqlite:FILE"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_hidden_in_messages() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db.example:5432/concordat?sslmode=disable"),
+            "postgres://app:***@db.example:5432/concordat?sslmode=disable"
+        );
+        assert_eq!(redact("postgres://app@db/c"), "postgres://app@db/c");
+        assert_eq!(redact("sqlite:a:b@c.db"), "sqlite:a:b@c.db");
+    }
+}
