@@ -93,6 +93,8 @@ pub struct Agreement {
     #[serde(default)]
     pub exit: Option<ExitTerms>,
     #[serde(default)]
+    pub approvals: Vec<Approval>,
+    #[serde(default)]
     pub signatures: Vec<Signature>,
 }
 
@@ -461,6 +463,8 @@ pub struct Person {
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
     pub illustrative: bool,
 }
 
@@ -513,6 +517,8 @@ pub struct CareGroup {
     /// What the document says about age where a bound cannot say it ("covering some 55+").
     #[serde(default)]
     pub age_note: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -610,6 +616,9 @@ pub struct Contribution {
     /// How it is paid: `annual`, `quarterly` (four equal instalments), `monthly`.
     #[serde(default)]
     pub instalments: Option<Instalments>,
+    /// A one-off payment: left out where a rule excludes non-recurrent contributions.
+    #[serde(default = "yes")]
+    pub recurrent: bool,
     #[serde(default)]
     pub note: Option<String>,
     #[serde(default)]
@@ -815,6 +824,8 @@ pub struct JointUnit {
     pub scope: Option<String>,
     #[serde(default)]
     pub lead: Option<String>,
+    #[serde(default)]
+    pub established: Option<PartialDate>,
 }
 
 /// A board or group (fuller terms of reference come with governance).
@@ -842,6 +853,11 @@ pub struct Body {
     pub terms_of_reference: Option<String>,
     #[serde(default)]
     pub budget_decisions: bool,
+    /// Members named by office where the document lists them without seat counts.
+    #[serde(default)]
+    pub members: Vec<String>,
+    #[serde(default)]
+    pub established: Option<PartialDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -979,11 +995,29 @@ pub struct ExitTerms {
     pub text: Option<String>,
 }
 
+/// A decision to approve the agreement (or proposals for it) by a partner or one of its
+/// bodies, as distinct from signing it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// The approving body, e.g. "Cabinet" or "CCG Governing Body".
+    pub by: String,
+    /// The partner the body belongs to.
+    #[serde(default)]
+    pub partner: Option<String>,
+    #[serde(default)]
+    pub date: Option<PartialDate>,
+    /// What was approved.
+    pub what: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signature {
     pub partner: String,
-    pub name: String,
+    /// Absent where the document leaves the signatory's name blank.
+    #[serde(default)]
+    pub name: Option<String>,
     pub title: String,
     /// Absent while the signature block is blank.
     #[serde(default)]

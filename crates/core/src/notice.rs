@@ -189,6 +189,7 @@ mod tests {
             liability: None,
             information_sharing: None,
             exit: None,
+            approvals: vec![],
             signatures: vec![],
         }
     }

@@ -652,6 +652,11 @@ pub fn validate(a: &Agreement) -> Vec<Finding> {
     check_written_terms(&mut f, a);
 
     // Signatures: who signed for which party, and none missing once in force.
+    for (i, ap) in a.approvals.iter().enumerate() {
+        if let Some(p) = &ap.partner {
+            partner_ref(&mut f, format!("approvals[{i}].partner"), p, "approving partner", true);
+        }
+    }
     for (i, s) in a.signatures.iter().enumerate() {
         partner_ref(
             &mut f,
@@ -762,54 +767,55 @@ fn check_written_terms(f: &mut Findings, a: &Agreement) {
     if !pooled && !council_exercises_nhs {
         return;
     }
-    let reg = match (pooled, council_exercises_nhs) {
-        (true, true) => "reg 7(3) and reg 9",
-        (true, false) => "reg 7(3)",
-        _ => "reg 9",
+    // The same lettered term, cited under each regulation that requires it.
+    let reg = |letter: char| match (pooled, council_exercises_nhs) {
+        (true, true) => format!("reg 7(3)({letter}) and reg 9({letter})"),
+        (true, false) => format!("reg 7(3)({letter})"),
+        _ => format!("reg 9({letter})"),
     };
     let s = a.status;
     let t = &a.terms;
     if t.aims.is_empty() && t.outcomes.is_empty() {
-        f.term(s, "terms", format!("SI 2000/617 {reg}(a): the agreed aims and outcomes are not written: add terms.aims and terms.outcomes"));
+        f.term(s, "terms", format!("SI 2000/617 {}: the agreed aims and outcomes are not written: add terms.aims and terms.outcomes", reg('a')));
     }
     let has_money = a.funds.iter().any(|x| !x.contributions.is_empty()) || !a.transfers.is_empty();
     if !has_money {
-        f.term(s, "funds", format!("SI 2000/617 {reg}(b): no contributions or payments are set out: add [[funds.contributions]] (or [[transfers]]) per year"));
+        f.term(s, "funds", format!("SI 2000/617 {}: no contributions or payments are set out: add [[funds.contributions]] (or [[transfers]]) per year", reg('b')));
     }
     if t.contribution_variation.is_none() {
-        f.term(s, "terms", format!("SI 2000/617 {reg}(b): how contributions may be varied is not written: add terms.contribution_variation"));
+        f.term(s, "terms", format!("SI 2000/617 {}: how contributions may be varied is not written: add terms.contribution_variation", reg('b')));
     }
     if t.nhs_functions.is_empty()
         && t.health_related_functions.is_empty()
         && a.delegated_functions.is_empty()
     {
-        f.term(s, "terms", format!("SI 2000/617 {reg}(c): the NHS and health-related functions covered are not listed: add terms.nhs_functions and terms.health_related_functions"));
+        f.term(s, "terms", format!("SI 2000/617 {}: the NHS and health-related functions covered are not listed: add terms.nhs_functions and terms.health_related_functions", reg('c')));
     }
     if a.care_groups.is_empty() && t.services.is_empty() {
-        f.term(s, "care_groups", format!("SI 2000/617 {reg}(d): the persons and kinds of services covered are not given: add [[care_groups]] or terms.services"));
+        f.term(s, "care_groups", format!("SI 2000/617 {}: the persons and kinds of services covered are not given: add [[care_groups]] or terms.services", reg('d')));
     }
     if t.resources_in_kind.is_none() && a.posts.is_empty() {
-        f.term(s, "terms", format!("SI 2000/617 {reg}(e): the staff, goods, services or accommodation each partner provides are not written: add terms.resources_in_kind or [[posts]]"));
+        f.term(s, "terms", format!("SI 2000/617 {}: the staff, goods, services or accommodation each partner provides are not written: add terms.resources_in_kind or [[posts]]", reg('e')));
     }
     if a.term_years.is_none() && a.end_date.is_none() {
         f.term(
             s,
             "term_years",
-            format!("SI 2000/617 {reg}(f): the duration is not given: add term_years or end_date"),
+            format!("SI 2000/617 {}: the duration is not given: add term_years or end_date", reg('f')),
         );
     }
     if a.review.is_none() {
         f.term(
             s,
             "review",
-            format!("SI 2000/617 {reg}(f): there is no provision for review: add [review]"),
+            format!("SI 2000/617 {}: there is no provision for review: add [review]", reg('f')),
         );
     }
     if a.notice.is_none() {
         f.term(
             s,
             "notice",
-            format!("SI 2000/617 {reg}(f): there is no provision for termination: add [notice]"),
+            format!("SI 2000/617 {}: there is no provision for termination: add [notice]", reg('f')),
         );
     }
     if pooled && t.fund_management.is_none() {
