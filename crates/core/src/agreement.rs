@@ -892,6 +892,16 @@ pub enum DecisionLevelKind {
     Delegated,
 }
 
+impl DecisionLevelKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            DecisionLevelKind::Reserved => "reserved to one partner",
+            DecisionLevelKind::Joint => "joint, by consensus of the partners",
+            DecisionLevelKind::Delegated => "delegated to an officer",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Part {

@@ -654,7 +654,13 @@ pub fn validate(a: &Agreement) -> Vec<Finding> {
     // Signatures: who signed for which party, and none missing once in force.
     for (i, ap) in a.approvals.iter().enumerate() {
         if let Some(p) = &ap.partner {
-            partner_ref(&mut f, format!("approvals[{i}].partner"), p, "approving partner", true);
+            partner_ref(
+                &mut f,
+                format!("approvals[{i}].partner"),
+                p,
+                "approving partner",
+                true,
+            );
         }
     }
     for (i, s) in a.signatures.iter().enumerate() {
@@ -801,21 +807,30 @@ fn check_written_terms(f: &mut Findings, a: &Agreement) {
         f.term(
             s,
             "term_years",
-            format!("SI 2000/617 {}: the duration is not given: add term_years or end_date", reg('f')),
+            format!(
+                "SI 2000/617 {}: the duration is not given: add term_years or end_date",
+                reg('f')
+            ),
         );
     }
     if a.review.is_none() {
         f.term(
             s,
             "review",
-            format!("SI 2000/617 {}: there is no provision for review: add [review]", reg('f')),
+            format!(
+                "SI 2000/617 {}: there is no provision for review: add [review]",
+                reg('f')
+            ),
         );
     }
     if a.notice.is_none() {
         f.term(
             s,
             "notice",
-            format!("SI 2000/617 {}: there is no provision for termination: add [notice]", reg('f')),
+            format!(
+                "SI 2000/617 {}: there is no provision for termination: add [notice]",
+                reg('f')
+            ),
         );
     }
     if pooled && t.fund_management.is_none() {
