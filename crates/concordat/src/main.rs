@@ -1,0 +1,360 @@
+//! `concordat`: the command line for finance teams and administrators.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use concordat_core::agreement::Agreement;
+use concordat_core::notice;
+use concordat_io::{AgreementFile, read_agreement_file};
+use concordat_store::{Actor, AgreementLoad, LoadOutcome, PartnerRow, Store};
+use jiff::civil::Date;
+
+mod demo;
+mod summary;
+
+/// Concordat runs health and social care partnerships between councils and NHS bodies:
+/// the Section 75 agreement, its money, its decisions and the record of all of it.
+#[derive(Parser)]
+#[command(name = "concordat", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct DatabaseArgs {
+    /// Where the data lives: a SQLite file (`sqlite:concordat.db`, the default, created on
+    /// first use) or a PostgreSQL server (`postgres://user@host/db`).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:concordat.db")]
+    database: String,
+    /// Who is making the change, for the audit record (defaults to the login name).
+    #[arg(long, env = "CONCORDAT_ACTOR")]
+    actor: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check agreement files against the format and the rules; exits non-zero if any has an error.
+    Check {
+        /// Agreement files (TOML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print errors only, not warnings.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// The earliest date an agreement can end if notice is served on a given day.
+    Notice {
+        /// The agreement file.
+        file: PathBuf,
+        /// The day notice is served (YYYY-MM-DD).
+        #[arg(long)]
+        served: Date,
+    },
+    /// Load, list and show agreements in the database.
+    Agreement {
+        #[command(subcommand)]
+        command: AgreementCommand,
+    },
+    /// The audit log: every change, who made it, when, before and after.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Create a fresh embedded database, load the example agreements (the five seed partnerships) and summarise each.
+    Demo {
+        /// The SQLite file to create (it is replaced if it exists).
+        #[arg(long, default_value = "concordat-demo.db")]
+        database_file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgreementCommand {
+    /// Load an agreement file: a new agreement, or a new version of one already loaded.
+    /// Loading the same file again changes nothing.
+    Load {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// List the agreements in the database.
+    List {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Show an agreement: its parties, funds, terms and version history.
+    Show {
+        /// The agreement's id, e.g. `halton-st-helens`.
+        id: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain and name the first record that does not match.
+    Verify {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Print the audit log, oldest first.
+    Log {
+        /// Only this agreement's records.
+        #[arg(long)]
+        agreement: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Check { files, quiet } => Ok(check(&files, quiet)),
+        Command::Notice { file, served } => notice_cmd(&file, served),
+        Command::Agreement { command } => runtime()?.block_on(agreement_cmd(command)),
+        Command::Audit { command } => runtime()?.block_on(audit_cmd(command)),
+        Command::Demo { database_file } => runtime()?.block_on(demo::run(&database_file)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn check(files: &[PathBuf], quiet: bool) -> ExitCode {
+    let mut failed = 0;
+    for path in files {
+        let name = path.display().to_string();
+        match read_agreement_file(path) {
+            Err(e) => {
+                println!("{name}:1:1: error[A000]: {}", e.source);
+                failed += 1;
+            }
+            Ok(file) => {
+                for f in &file.findings {
+                    if !quiet || f.finding.severity == concordat_core::Severity::Error {
+                        println!("{}", f.render(&name));
+                    }
+                }
+                if !file.is_valid() {
+                    failed += 1;
+                }
+            }
+        }
+    }
+    let total = files.len();
+    if failed == 0 {
+        eprintln!("{total} agreement file{} checked: all valid", plural(total));
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "{total} agreement file{} checked: {failed} with errors",
+            plural(total)
+        );
+        ExitCode::FAILURE
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Reads a file and insists it is a valid agreement, printing its errors otherwise.
+fn load_valid(path: &Path) -> Result<(AgreementFile, Agreement)> {
+    let file = read_agreement_file(path)?;
+    let name = path.display().to_string();
+    match &file.agreement {
+        Some(a) if file.is_valid() => {
+            let a = a.clone();
+            Ok((file, a))
+        }
+        _ => {
+            for f in file.errors() {
+                eprintln!("{}", f.render(&name));
+            }
+            bail!(
+                "{name} is not a valid agreement: nothing was changed (run `concordat check {name}` for every finding)"
+            )
+        }
+    }
+}
+
+fn notice_cmd(path: &Path, served: Date) -> Result<ExitCode> {
+    let (_, agreement) = load_valid(path)?;
+    let outcome = notice::earliest_end(&agreement, served)?;
+    println!("{}", outcome.earliest_end);
+    for line in outcome.reasoning {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn actor(db: &DatabaseArgs) -> Actor {
+    let name = db
+        .actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".to_string());
+    Actor {
+        name: format!("cli:{name}"),
+    }
+}
+
+/// The moment of a change, read here at the edge and passed in: the store never reads a clock.
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+pub(crate) fn today() -> Date {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+async fn open(db: &DatabaseArgs) -> Result<Box<dyn Store>> {
+    Ok(concordat_store::open(&db.database).await?)
+}
+
+/// What the store keeps of a loaded agreement file.
+pub(crate) fn agreement_load(file: &AgreementFile, agreement: &Agreement) -> Result<AgreementLoad> {
+    Ok(AgreementLoad {
+        partnership_key: agreement.id.clone(),
+        title: agreement.title.clone(),
+        status: agreement.status.label().to_string(),
+        source_path: file.name.clone(),
+        source_text: file.source.clone(),
+        source_sha256: file.sha256.clone(),
+        model_json: serde_json::to_value(agreement).context("cannot serialise the agreement")?,
+        partners: agreement
+            .partners
+            .iter()
+            .map(|p| PartnerRow {
+                partner_id: p.id.clone(),
+                name: p.name.clone(),
+                kind: p.kind.label().to_string(),
+            })
+            .collect(),
+    })
+}
+
+pub(crate) fn describe_outcome(key: &str, outcome: &LoadOutcome) -> String {
+    match outcome {
+        LoadOutcome::Created { version } => format!("{key}: loaded as version {version}"),
+        LoadOutcome::Unchanged { version } => {
+            format!(
+                "{key}: unchanged (the file is identical to version {version}); nothing was written"
+            )
+        }
+        LoadOutcome::NewVersion { version, previous } => {
+            format!(
+                "{key}: version {version} loaded, replacing version {previous}; the change is in the audit log"
+            )
+        }
+    }
+}
+
+async fn agreement_cmd(command: AgreementCommand) -> Result<ExitCode> {
+    match command {
+        AgreementCommand::Load { file, db } => {
+            let (checked, agreement) = load_valid(&file)?;
+            let store = open(&db).await?;
+            let load = agreement_load(&checked, &agreement)?;
+            let outcome = store.load_agreement(&actor(&db), &now(), load).await?;
+            println!("{}", describe_outcome(&agreement.id, &outcome));
+        }
+        AgreementCommand::List { db } => {
+            let store = open(&db).await?;
+            let list = store.list_agreements().await?;
+            if list.is_empty() {
+                println!("No agreements loaded. Load one with `concordat agreement load FILE`.");
+            }
+            for a in list {
+                println!(
+                    "{:<36} {:<10} v{:<3} {}",
+                    a.partnership_key, a.status, a.current_version, a.title
+                );
+            }
+        }
+        AgreementCommand::Show { id, db } => {
+            let store = open(&db).await?;
+            let Some(stored) = store.get_agreement(&id).await? else {
+                bail!(
+                    "there is no agreement '{id}' in the database (see `concordat agreement list`)"
+                );
+            };
+            let agreement: Agreement = serde_json::from_value(stored.model_json.clone())
+                .context("the stored agreement cannot be read back")?;
+            print!("{}", summary::render(&agreement, today()));
+            println!("Versions:");
+            for v in &stored.versions {
+                println!(
+                    "  v{} loaded {} by {} (sha256 {})",
+                    v.version,
+                    v.loaded_at,
+                    v.loaded_by,
+                    &v.source_sha256[..12.min(v.source_sha256.len())]
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_cmd(command: AuditCommand) -> Result<ExitCode> {
+    match command {
+        AuditCommand::Verify { db } => {
+            let store = open(&db).await?;
+            let report = store.verify_audit().await?;
+            match &report.first_mismatch {
+                None => {
+                    println!(
+                        "audit chain intact: {} records checked",
+                        report.records_checked
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(m) => {
+                    println!(
+                        "audit chain BROKEN at {} record {}: {}",
+                        m.partnership_key, m.seq, m.reason
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AuditCommand::Log { agreement, db } => {
+            let store = open(&db).await?;
+            for r in store.audit_log(agreement.as_deref()).await? {
+                println!(
+                    "{} #{} {} {} {} {} {}",
+                    r.partnership_key,
+                    r.seq,
+                    r.recorded_at,
+                    r.actor,
+                    r.action,
+                    r.entity,
+                    &r.hash[..12.min(r.hash.len())]
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The `concordat` command as a person uses it: run the binary, read what it prints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn concordat(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_concordat"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env("CONCORDAT_ACTOR", "tester")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn examples() -> Vec<String> {
+    let dir = repo().join("examples/agreements");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("concordat-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn every_example_agreement_passes_check() {
+    let files = examples();
+    assert!(
+        files.len() >= 5,
+        "the five seed partnerships are in examples/agreements"
+    );
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = concordat(&args, &repo());
+    assert!(
+        out.status.success(),
+        "check failed:\n{}{}",
+        text(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text(&out).contains("error["), "{}", text(&out));
+}
+
+#[test]
+fn check_names_file_line_and_rule_and_fails() {
+    let fixture = repo().join("crates/io/tests/fixtures/a004-no-pool-manager.toml");
+    let out = concordat(&["check", fixture.to_str().unwrap()], &repo());
+    assert_eq!(out.status.code(), Some(1));
+    let printed = text(&out);
+    let line = printed
+        .lines()
+        .find(|l| l.contains("error[A004]"))
+        .expect("A004 reported");
+    assert!(
+        line.starts_with(&format!("{}:", fixture.display())),
+        "{line}"
+    );
+    let mut parts = line[fixture.display().to_string().len() + 1..].split(':');
+    let (l, c) = (parts.next().unwrap(), parts.next().unwrap());
+    assert!(
+        l.parse::<usize>().unwrap() > 1 && c.parse::<usize>().unwrap() >= 1,
+        "{line}"
+    );
+    assert!(
+        line.contains("pool manager"),
+        "the message says what to change: {line}"
+    );
+}
+
+#[test]
+fn notice_prints_the_iso_date_first_then_the_reasoning() {
+    let halton = examples()
+        .into_iter()
+        .find(|f| f.contains("halton"))
+        .expect("Halton example");
+    let out = concordat(&["notice", &halton, "--served", "2008-09-30"], &repo());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = text(&out);
+    let mut lines = printed.lines();
+    assert_eq!(lines.next(), Some("2009-03-31"));
+    assert!(printed.contains("end of a financial year"), "{printed}");
+    let out = concordat(&["notice", &halton, "--served", "2008-10-01"], &repo());
+    assert_eq!(text(&out).lines().next(), Some("2010-03-31"));
+}
+
+#[test]
+fn load_is_idempotent_and_a_new_version_is_audited() {
+    let dir = scratch("load");
+    let halton = examples()
+        .into_iter()
+        .find(|f| f.contains("halton"))
+        .unwrap();
+    let copy = dir.join("agreement.toml");
+    std::fs::copy(&halton, &copy).unwrap();
+    let copy_s = copy.to_str().unwrap();
+
+    let first = concordat(&["agreement", "load", copy_s], &dir);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        text(&first).contains("loaded as version 1"),
+        "{}",
+        text(&first)
+    );
+    assert!(
+        dir.join("concordat.db").exists(),
+        "the default database is created on first use"
+    );
+
+    let again = concordat(&["agreement", "load", copy_s], &dir);
+    assert!(text(&again).contains("unchanged"), "{}", text(&again));
+
+    let edited = std::fs::read_to_string(&copy).unwrap().replacen(
+        "\ntitle = \"",
+        "\ntitle = \"Revised: ",
+        1,
+    );
+    std::fs::write(&copy, edited).unwrap();
+    let second = concordat(&["agreement", "load", copy_s], &dir);
+    assert!(text(&second).contains("version 2"), "{}", text(&second));
+
+    let list = text(&concordat(&["agreement", "list"], &dir));
+    assert!(
+        list.contains("halton") && list.contains("Revised:"),
+        "{list}"
+    );
+    let show = concordat(&["agreement", "show", "halton-st-helens"], &dir);
+    assert!(
+        show.status.success(),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    assert!(
+        text(&show).contains("v1 loaded") && text(&show).contains("v2 loaded"),
+        "{}",
+        text(&show)
+    );
+
+    let log = text(&concordat(&["audit", "log"], &dir));
+    assert_eq!(
+        log.lines().count(),
+        2,
+        "create and new version, nothing for the unchanged load: {log}"
+    );
+    assert!(log.contains("cli:tester"), "{log}");
+    let verify = concordat(&["audit", "verify"], &dir);
+    assert!(verify.status.success());
+    assert!(
+        text(&verify).contains("intact: 2 records"),
+        "{}",
+        text(&verify)
+    );
+
+    let missing = concordat(&["agreement", "show", "no-such"], &dir);
+    assert_eq!(missing.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_invalid_file_changes_nothing() {
+    let dir = scratch("invalid");
+    let fixture = repo().join("crates/io/tests/fixtures/a012-unsigned-active.toml");
+    let out = concordat(&["agreement", "load", fixture.to_str().unwrap()], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[A012]"));
+    let list = text(&concordat(&["agreement", "list"], &dir));
+    assert!(list.contains("No agreements loaded"), "{list}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn demo_loads_the_five_partnerships() {
+    let dir = scratch("demo");
+    let out = concordat(&["demo"], &dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = text(&out);
+    assert_eq!(
+        printed.matches("loaded as version 1").count(),
+        examples().len(),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Audit chain:") && printed.contains("intact"),
+        "{printed}"
+    );
+    // Run twice: the demo database is fresh each time.
+    let again = concordat(&["demo"], &dir);
+    assert_eq!(
+        text(&again).matches("loaded as version 1").count(),
+        examples().len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn audit_verify_names_a_record_changed_directly_in_the_database() {
+    let dir = scratch("tamper");
+    let halton = examples()
+        .into_iter()
+        .find(|f| f.contains("halton"))
+        .unwrap();
+    let copy = dir.join("agreement.toml");
+    std::fs::copy(&halton, &copy).unwrap();
+    assert!(
+        concordat(&["agreement", "load", copy.to_str().unwrap()], &dir)
+            .status
+            .success()
+    );
+    let edited = std::fs::read_to_string(&copy).unwrap().replacen(
+        "status = \"draft\"",
+        "status = \"approved\"",
+        1,
+    );
+    std::fs::write(&copy, edited).unwrap();
+    assert!(
+        concordat(&["agreement", "load", copy.to_str().unwrap()], &dir)
+            .status
+            .success()
+    );
+    assert!(concordat(&["audit", "verify"], &dir).status.success());
+
+    // Someone with write access to the file drops the append-only guard and rewrites who
+    // made the first change.
+    let url = format!("sqlite:{}", dir.join("concordat.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = concordat_store::open(&url).await.unwrap();
+        store
+            .execute_raw_for_tests(
+                "DROP TRIGGER audit_record_no_update; \
+                 UPDATE audit_record SET actor = 'cli:mallory' WHERE seq = 1",
+            )
+            .await
+            .unwrap();
+    });
+    let verify = concordat(&["audit", "verify"], &dir);
+    assert_eq!(verify.status.code(), Some(1));
+    let printed = text(&verify);
+    assert!(
+        printed.contains("BROKEN at halton-st-helens record 1"),
+        "{printed}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
