@@ -325,10 +325,9 @@ async fn audit_cmd(command: AuditCommand) -> Result<ExitCode> {
             let report = store.verify_audit().await?;
             match &report.first_mismatch {
                 None => {
-                    println!(
-                        "audit chain intact: {} records checked",
-                        report.records_checked
-                    );
+                    let n = report.records_checked;
+                    let s = if n == 1 { "" } else { "s" };
+                    println!("audit chain intact: {n} record{s} checked");
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(m) => {

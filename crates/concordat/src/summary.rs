@@ -201,6 +201,20 @@ pub fn render(a: &Agreement, today: Date) -> String {
             let _ = writeln!(out, ".");
         }
     }
+    for u in &a.joint_units {
+        let mut line = format!("  Joint unit: {}", u.name);
+        if let Some(h) = &u.host {
+            let _ = write!(line, ", hosted by {}", name(h));
+        }
+        let _ = writeln!(out, "{line}.");
+    }
+    if !a.annual_agreement_elements.is_empty() {
+        let _ = writeln!(
+            out,
+            "  Annual agreements cover: {}.",
+            a.annual_agreement_elements.join("; ")
+        );
+    }
     if !a.decision_levels.is_empty() {
         let levels: Vec<String> = a
             .decision_levels

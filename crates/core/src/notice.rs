@@ -22,8 +22,8 @@ pub struct NoticeOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoticeError {
-    #[error("the agreement has no notice terms: add [notice] with months and expiring")]
-    NoTerms,
+    #[error("the agreement has no notice terms{}: add [notice] with months and expiring", .fixed_end.map(|d| format!(" (its term ends on {d})")).unwrap_or_default())]
+    NoTerms { fixed_end: Option<Date> },
     #[error("notice served on {served} is before the agreement starts ({start})")]
     BeforeStart { served: Date, start: Date },
     #[error("notice served on {served} is after the agreement has already ended ({end})")]
@@ -71,7 +71,9 @@ pub fn earliest_end_under(terms: &NoticeTerms, served: Date) -> Result<NoticeOut
 /// The earliest end of this agreement if notice is served on `served`, taking a fixed end
 /// date into account.
 pub fn earliest_end(agreement: &Agreement, served: Date) -> Result<NoticeOutcome, NoticeError> {
-    let terms = agreement.notice.as_ref().ok_or(NoticeError::NoTerms)?;
+    let terms = agreement.notice.as_ref().ok_or(NoticeError::NoTerms {
+        fixed_end: agreement.fixed_end(),
+    })?;
     if let Some(start) = agreement.start_date.and_then(|d| d.exact())
         && served < start
     {
