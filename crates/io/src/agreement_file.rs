@@ -231,49 +231,23 @@ fn walk_value(value: &Value, path: &str, spans: &mut BTreeMap<String, Range<usiz
     }
 }
 
-/// Turns serde's wording into the user's: an unknown key gets a "did you mean".
+/// Turns serde's wording into the user's: an unknown key or value gets a "did you mean".
 fn explain_serde_error(message: &str) -> (Rule, String) {
     let message = message.trim();
     if let Some(rest) = message.strip_prefix("unknown field `") {
-        let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let suggestion = known
-            .iter()
-            .map(|k| (strsim::jaro_winkler(key, k), *k))
-            .filter(|(score, _)| *score > 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, k)| format!(": did you mean `{k}`?"))
-            .unwrap_or_else(|| {
-                format!(
-                    ": the keys allowed here are {}",
-                    known
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            });
+        let (key, known) = split_expected(rest);
+        let suggestion = match closest(key, &known) {
+            Some(k) => format!(": did you mean `{k}`?"),
+            None => format!(": the keys allowed here are {}", backticked(&known)),
+        };
         return (Rule::UnknownKey, format!("unknown key `{key}`{suggestion}"));
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
-        let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let suggestion = known
-            .iter()
-            .map(|k| (strsim::jaro_winkler(value, k), *k))
-            .filter(|(score, _)| *score > 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, k)| format!("did you mean `{k}`?"))
-            .unwrap_or_else(|| {
-                format!(
-                    "write one of {}",
-                    known
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            });
+        let (value, known) = split_expected(rest);
+        let suggestion = match closest(value, &known) {
+            Some(k) => format!("did you mean `{k}`?"),
+            None => format!("write one of {}", backticked(&known)),
+        };
         return (
             Rule::Format,
             format!("`{value}` is not a value this key takes: {suggestion}"),
@@ -287,6 +261,30 @@ fn explain_serde_error(message: &str) -> (Rule, String) {
         );
     }
     (Rule::Format, message.to_string())
+}
+
+/// Splits serde's "x`, expected one of `a`, `b`" into the word and the words it expected.
+fn split_expected(rest: &str) -> (&str, Vec<&str>) {
+    let (word, expected) = rest.split_once('`').unwrap_or((rest, ""));
+    (word, expected.split('`').skip(1).step_by(2).collect())
+}
+
+/// The known word close enough to be what the person meant, if any.
+fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(word, k), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+fn backticked(words: &[&str]) -> String {
+    words
+        .iter()
+        .map(|w| format!("`{w}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Byte offsets to 1-based line and column.
