@@ -3,9 +3,11 @@
 
 pub mod agreement;
 pub mod calendar;
+pub mod instalments;
 pub mod money;
 pub mod notice;
 pub mod percent;
+pub mod risk_share;
 pub mod validate;
 
 pub use agreement::Agreement;
