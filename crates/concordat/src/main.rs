@@ -12,6 +12,7 @@ use concordat_store::{Actor, AgreementLoad, LoadOutcome, PartnerRow, Store};
 use jiff::civil::Date;
 
 mod demo;
+mod summarize;
 mod summary;
 
 /// Concordat runs health and social care partnerships between councils and NHS bodies:
@@ -68,6 +69,20 @@ enum Command {
         /// The SQLite file to create (it is replaced if it exists).
         #[arg(long, default_value = "concordat-demo.db")]
         database_file: PathBuf,
+    },
+    /// Totals straight from a ledger CSV, with no database: postings summed exactly in pence,
+    /// grouped by fund, service, period and/or partner. A bad row stops it with the line named.
+    Summarize {
+        /// The ledger CSV: a header row naming an `amount` column and the columns the grouping
+        /// needs (`fund`, `service`, `partner`; `date` for period), in any order; others are ignored.
+        file: PathBuf,
+        /// What to group by: any of fund, service, period (the financial period of the date,
+        /// e.g. 2024/25-P06), partner, in the order wanted.
+        #[arg(long, value_delimiter = ',', default_value = "fund,service", value_parser = summarize::parse_dimension)]
+        by: Vec<concordat_ledger::summarize::Dimension>,
+        /// `table` to read, `csv` for a spreadsheet or another program.
+        #[arg(long, value_enum, default_value = "table")]
+        format: summarize::Format,
     },
 }
 
@@ -129,6 +144,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Agreement { command } => runtime()?.block_on(agreement_cmd(command)),
         Command::Audit { command } => runtime()?.block_on(audit_cmd(command)),
         Command::Demo { database_file } => runtime()?.block_on(demo::run(&database_file)),
+        Command::Summarize { file, by, format } => summarize::run(&file, &by, format),
     }
 }
 

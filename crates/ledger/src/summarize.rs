@@ -1,0 +1,1204 @@
+//! Totals straight from a ledger CSV, without a database: postings grouped by any of fund,
+//! service line, financial period and partner, summed exactly in pence.
+//!
+//! Built for speed in constant memory. The input is read in large chunks, each cut at a line
+//! boundary, the next chunk being read while the current one is summed. Commas, line ends and
+//! quotes are found in one pass with `memchr3` and a hand-written CSV state machine (quoted
+//! fields with commas and doubled quotes are handled; a line break inside quotes is not), the
+//! common amount form `-?digits.dd` is parsed straight from the bytes (every other form goes
+//! through [`Money::parse`]), and each distinct key is interned once. A chunk is cut into pieces
+//! that two threads take in turn, each keeping its own totals; they are merged at the end.
+//! Memory is two chunk buffers plus one entry per distinct key, whatever the file's size.
+//!
+//! Sums are kept in `i128` pence, so no intermediate sum can overflow; a final total that does
+//! not fit [`Money`] (an `i64` of pence) is an error, never a wrapped number.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{ErrorKind, Read};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use concordat_core::{Money, Period};
+use jiff::civil::Date;
+use memchr::{memchr, memchr3_iter, memrchr};
+
+/// What postings can be grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dimension {
+    /// The `fund` column.
+    Fund,
+    /// The `service` column (the service line).
+    Service,
+    /// The financial period (`2024/25-P06`) of the `date` column.
+    Period,
+    /// The `partner` column (the partner of origin).
+    Partner,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 4] = [
+        Dimension::Fund,
+        Dimension::Service,
+        Dimension::Period,
+        Dimension::Partner,
+    ];
+
+    /// The dimension's name, as written after `--by` and in the output's header.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Fund => "fund",
+            Dimension::Service => "service",
+            Dimension::Period => "period",
+            Dimension::Partner => "partner",
+        }
+    }
+
+    /// The input column the dimension is read from.
+    pub fn column(self) -> &'static str {
+        match self {
+            Dimension::Period => "date",
+            other => other.name(),
+        }
+    }
+}
+
+impl fmt::Display for Dimension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Dimension {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let t = text.trim();
+        Dimension::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(t))
+            .ok_or_else(|| {
+                format!(
+                    "'{text}' is not something to group by: use fund, service, period or partner"
+                )
+            })
+    }
+}
+
+/// One line of the totals: the key (one value per dimension, in the order asked for), how many
+/// postings it has and their sum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryRow {
+    pub key: Vec<String>,
+    pub postings: u64,
+    pub amount: Money,
+}
+
+/// The totals, sorted by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub by: Vec<Dimension>,
+    pub rows: Vec<SummaryRow>,
+    /// Postings read (non-blank lines after the header).
+    pub rows_read: u64,
+    /// The sum of every posting.
+    pub total: Money,
+}
+
+/// Why a ledger could not be summed. Nothing is totalled if any row is bad.
+#[derive(Debug)]
+pub enum SummaryError {
+    /// `by` was empty.
+    NoDimensions,
+    /// A dimension was asked for twice.
+    DuplicateDimension(Dimension),
+    /// The input has no header row.
+    Empty,
+    /// The header lacks columns that are needed.
+    MissingColumns {
+        missing: Vec<&'static str>,
+        found: Vec<String>,
+    },
+    /// A bad row: its line number (the header is line 1), the column and what is wrong,
+    /// with the value shown back.
+    Row {
+        line: u64,
+        column: String,
+        problem: String,
+    },
+    /// A total does not fit in an `i64` of pence. `key` is empty for the grand total.
+    Overflow { key: Vec<String> },
+    /// The input could not be read.
+    Read(std::io::Error),
+}
+
+impl SummaryError {
+    /// The message with the input's name in front, as `ledger.csv:1043: column amount: …`.
+    pub fn render(&self, name: &str) -> String {
+        match self {
+            SummaryError::Row { .. } => format!("{name}:{self}"),
+            _ => format!("{name}: {self}"),
+        }
+    }
+}
+
+impl fmt::Display for SummaryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SummaryError::NoDimensions => f.write_str(
+                "nothing to group by: name at least one of fund, service, period, partner",
+            ),
+            SummaryError::DuplicateDimension(d) => {
+                write!(f, "'{d}' is named twice in the grouping")
+            }
+            SummaryError::Empty => f.write_str("the file is empty: there is no header row"),
+            SummaryError::MissingColumns { missing, found } => {
+                let s = if missing.len() == 1 { "" } else { "s" };
+                write!(
+                    f,
+                    "the header row has no column{s} named {}; it has: {}",
+                    missing.join(", "),
+                    found.join(", ")
+                )
+            }
+            SummaryError::Row {
+                line,
+                column,
+                problem,
+            } => write!(f, "{line}: column {column}: {problem}"),
+            SummaryError::Overflow { key } if key.is_empty() => {
+                f.write_str("the grand total is too large to hold in pence (overflow)")
+            }
+            SummaryError::Overflow { key } => write!(
+                f,
+                "the total for {} is too large to hold in pence (overflow)",
+                key.join(" | ")
+            ),
+            SummaryError::Read(e) => write!(f, "cannot read the input: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SummaryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SummaryError::Read(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// How the input is read: the chunk size (the memory used) and the threads used.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub chunk_bytes: usize,
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            chunk_bytes: 4 << 20,
+            threads: 2,
+        }
+    }
+}
+
+/// Sums an in-memory ledger CSV.
+pub fn summarize_bytes(data: &[u8], by: &[Dimension]) -> Result<Summary, SummaryError> {
+    summarize_reader(data, by)
+}
+
+/// Sums a ledger CSV read from `reader`, in constant memory, on two threads.
+pub fn summarize_reader<R: Read>(reader: R, by: &[Dimension]) -> Result<Summary, SummaryError> {
+    summarize_reader_with(reader, by, Options::default())
+}
+
+/// [`summarize_reader`] with a chosen chunk size and number of threads (1 or 2).
+pub fn summarize_reader_with<R: Read>(
+    mut reader: R,
+    by: &[Dimension],
+    options: Options,
+) -> Result<Summary, SummaryError> {
+    if by.is_empty() {
+        return Err(SummaryError::NoDimensions);
+    }
+    for (i, d) in by.iter().enumerate() {
+        if by[..i].contains(d) {
+            return Err(SummaryError::DuplicateDimension(*d));
+        }
+    }
+    // Two buffers: while one chunk is summed, the next is read into the other.
+    let mut buf = vec![0u8; options.chunk_bytes.max(64)];
+    let mut spare: Vec<u8> = Vec::new();
+    let (mut filled, mut eof) = fill(&mut reader, &mut buf, 0)?;
+    let mut layout: Option<Layout> = None;
+    let mut line_base = 0u64;
+    let mut accs: Vec<Acc> = Vec::new();
+    loop {
+        let mut start = 0;
+        let lay = match &layout {
+            Some(l) => l,
+            None => {
+                let end = match memchr(b'\n', &buf[..filled]) {
+                    Some(i) => i,
+                    None if eof => filled,
+                    None => {
+                        let len = buf.len();
+                        buf.resize(len * 2, 0);
+                        (filled, eof) = fill(&mut reader, &mut buf, filled)?;
+                        continue;
+                    }
+                };
+                let l = Layout::from_header(&buf[..end], by)?;
+                start = (end + 1).min(filled);
+                line_base = 1;
+                accs = (0..options.threads.clamp(1, 2))
+                    .map(|_| Acc::default())
+                    .collect();
+                layout.insert(l)
+            }
+        };
+        let end = if eof {
+            filled
+        } else {
+            match memrchr(b'\n', &buf[start..filled]) {
+                Some(i) => start + i + 1,
+                None => {
+                    // One line longer than the buffer: keep it and read more.
+                    buf.copy_within(start..filled, 0);
+                    filled -= start;
+                    if filled == buf.len() {
+                        let len = buf.len();
+                        buf.resize(len * 2, 0);
+                    }
+                    (filled, eof) = fill(&mut reader, &mut buf, filled)?;
+                    continue;
+                }
+            }
+        };
+        let tail = filled - end;
+        if spare.len() < buf.len() {
+            spare.resize(buf.len(), 0);
+        }
+        spare[..tail].copy_from_slice(&buf[end..filled]);
+        let (scanned, read) = scan_region(&buf[start..end], lay, &mut accs, line_base, || {
+            if eof {
+                Ok((tail, true))
+            } else {
+                fill(&mut reader, &mut spare, tail)
+            }
+        });
+        line_base += scanned?;
+        if eof {
+            break;
+        }
+        std::mem::swap(&mut buf, &mut spare);
+        (filled, eof) = read?;
+    }
+    if layout.is_none() {
+        return Err(SummaryError::Empty);
+    }
+    finish(by, accs)
+}
+
+/// Reads into `buf[from..]` until it is full or the input ends: (bytes held, input ended).
+fn fill<R: Read>(
+    reader: &mut R,
+    buf: &mut [u8],
+    from: usize,
+) -> Result<(usize, bool), SummaryError> {
+    let mut filled = from;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => return Ok((filled, true)),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(SummaryError::Read(e)),
+        }
+    }
+    Ok((filled, false))
+}
+
+/// Sums one region of whole lines. The region is cut at line boundaries into pieces that the
+/// threads take in turn, so a thread slowed by the reader (or by a neighbour on a shared machine)
+/// simply takes fewer. Returns the number of lines in the region.
+///
+/// `meanwhile` (reading the next chunk) runs on this thread while the other thread starts on the
+/// pieces; then this thread joins in.
+fn scan_region<T>(
+    region: &[u8],
+    lay: &Layout,
+    accs: &mut [Acc],
+    line_base: u64,
+    meanwhile: impl FnOnce() -> T,
+) -> (Result<u64, SummaryError>, T) {
+    let piece = (region.len() / 16).max(1 << 16);
+    let mut cuts = vec![0];
+    let mut at = 0;
+    while at < region.len() {
+        at = match memchr(b'\n', region.get(at + piece..).unwrap_or(&[])) {
+            Some(i) => at + piece + i + 1,
+            None => region.len(),
+        };
+        cuts.push(at);
+    }
+    let pieces = cuts.len() - 1;
+    let next = AtomicUsize::new(0);
+    type PieceResult = (usize, Result<u64, (u64, RowProblem)>);
+    let work = |acc: &mut Acc| -> Vec<PieceResult> {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= pieces {
+                return done;
+            }
+            let r = scan_part(&region[cuts[i]..cuts[i + 1]], lay, acc);
+            let failed = r.is_err();
+            done.push((i, r));
+            if failed {
+                return done;
+            }
+        }
+    };
+    let (mut results, t) = match accs {
+        [a, b, ..] if pieces > 1 => std::thread::scope(|s| {
+            let h = s.spawn(|| work(b));
+            let t = meanwhile();
+            let mut r = work(a);
+            r.extend(h.join().expect("a summing thread panicked"));
+            (r, t)
+        }),
+        accs => {
+            let t = meanwhile();
+            (work(&mut accs[0]), t)
+        }
+    };
+    // In file order: a piece is missing only after one that failed, so the first error found
+    // is the first bad line of the region.
+    results.sort_unstable_by_key(|(i, _)| *i);
+    let mut lines = 0;
+    for (_, r) in results {
+        match r {
+            Ok(n) => lines += n,
+            Err((rel, e)) => {
+                let e = SummaryError::Row {
+                    line: line_base + lines + rel,
+                    column: lay
+                        .header
+                        .get(e.col)
+                        .cloned()
+                        .unwrap_or_else(|| format!("{}", e.col + 1)),
+                    problem: e.problem,
+                };
+                return (Err(e), t);
+            }
+        }
+    }
+    (Ok(lines), t)
+}
+
+/// What a column of the input is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Skip,
+    /// A text key, at this position of the output key.
+    Key(usize),
+    /// The date, giving the period at this position of the output key.
+    Date(usize),
+    Amount,
+}
+
+struct Layout {
+    header: Vec<String>,
+    /// Roles of columns `0..=last`; columns after `last` are not looked at.
+    roles: Vec<Role>,
+    /// Output-key positions in column order, so a stored key can be decoded.
+    key_positions: Vec<usize>,
+    width: usize,
+}
+
+impl Layout {
+    fn from_header(line: &[u8], by: &[Dimension]) -> Result<Layout, SummaryError> {
+        let mut line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        if line.is_empty() {
+            return Err(SummaryError::Empty);
+        }
+        let mut header = Vec::new();
+        let mut scratch = Vec::new();
+        let mut i = 0;
+        loop {
+            let f = split_field(line, i, &mut scratch).map_err(|problem| SummaryError::Row {
+                line: 1,
+                column: format!("{}", header.len() + 1),
+                problem,
+            })?;
+            let text = match f.value {
+                Value::Line(a, b) => &line[a..b],
+                Value::Scratch => &scratch[..],
+            };
+            header.push(String::from_utf8_lossy(text).trim().to_string());
+            match f.next {
+                Some(n) => i = n,
+                None => break,
+            }
+        }
+        let find = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
+        let mut wanted: Vec<(&'static str, Role)> = by
+            .iter()
+            .enumerate()
+            .map(|(pos, d)| {
+                let role = match d {
+                    Dimension::Period => Role::Date(pos),
+                    _ => Role::Key(pos),
+                };
+                (d.column(), role)
+            })
+            .collect();
+        wanted.push(("amount", Role::Amount));
+        let missing: Vec<&'static str> = wanted
+            .iter()
+            .filter(|(name, _)| find(name).is_none())
+            .map(|(name, _)| *name)
+            .collect();
+        if !missing.is_empty() {
+            return Err(SummaryError::MissingColumns {
+                missing,
+                found: header,
+            });
+        }
+        let placed: Vec<(usize, Role)> = wanted
+            .iter()
+            .map(|(name, role)| (find(name).expect("checked above"), *role))
+            .collect();
+        let last = placed.iter().map(|(c, _)| *c).max().unwrap_or(0);
+        let mut roles = vec![Role::Skip; last + 1];
+        for (c, role) in placed {
+            roles[c] = role;
+        }
+        let key_positions = roles
+            .iter()
+            .filter_map(|r| match r {
+                Role::Key(p) | Role::Date(p) => Some(*p),
+                _ => None,
+            })
+            .collect();
+        Ok(Layout {
+            header,
+            roles,
+            key_positions,
+            width: by.len(),
+        })
+    }
+}
+
+/// Where a field's value lies: in the line, or (when it had doubled quotes) in the scratch buffer.
+enum Value {
+    Line(usize, usize),
+    Scratch,
+}
+
+struct Field {
+    value: Value,
+    /// The start of the next field, if there is one.
+    next: Option<usize>,
+}
+
+/// Splits the field starting at `i` of `line`. Quoted fields may contain commas and doubled
+/// quotes (`""`), which are unescaped into `scratch`.
+#[inline]
+fn split_field(line: &[u8], i: usize, scratch: &mut Vec<u8>) -> Result<Field, String> {
+    if line.get(i) != Some(&b'"') {
+        return Ok(match memchr(b',', &line[i..]) {
+            Some(k) => Field {
+                value: Value::Line(i, i + k),
+                next: Some(i + k + 1),
+            },
+            None => Field {
+                value: Value::Line(i, line.len()),
+                next: None,
+            },
+        });
+    }
+    let mut j = i + 1;
+    let mut escaped = false;
+    let close = loop {
+        match memchr(b'"', &line[j..]) {
+            None => {
+                return Err(format!(
+                    "a quoted field has no closing quote (a line break inside quotes is not supported): {}",
+                    String::from_utf8_lossy(&line[i..])
+                ));
+            }
+            Some(k) if line.get(j + k + 1) == Some(&b'"') => {
+                escaped = true;
+                j += k + 2;
+            }
+            Some(k) => break j + k,
+        }
+    };
+    let next = match line.get(close + 1) {
+        None => None,
+        Some(b',') => Some(close + 2),
+        Some(_) => {
+            return Err(format!(
+                "there is text after the closing quote: {}",
+                String::from_utf8_lossy(&line[i..])
+            ));
+        }
+    };
+    let value = if escaped {
+        scratch.clear();
+        let mut k = i + 1;
+        while k < close {
+            scratch.push(line[k]);
+            k += if line[k] == b'"' { 2 } else { 1 };
+        }
+        Value::Scratch
+    } else {
+        Value::Line(i + 1, close)
+    };
+    Ok(Field { value, next })
+}
+
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("eight bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Fx {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+struct Entry {
+    key: Vec<String>,
+    postings: u64,
+    pence: i128,
+}
+
+/// One thread's running totals. Aligned to its own cache lines: the two threads' accumulators
+/// sit side by side, and sharing a line would make each row's update stall the other thread.
+#[derive(Default)]
+#[repr(align(128))]
+struct Acc {
+    index: HashMap<Box<[u8]>, usize, BuildHasherDefault<Fx>>,
+    entries: Vec<Entry>,
+    rows: u64,
+    key: Vec<u8>,
+    scratch: Vec<u8>,
+    last_date: Vec<u8>,
+    last_period: String,
+}
+
+/// Key parts are separated by 0xFF, a byte that never occurs in UTF-8 text.
+const SEP: u8 = 0xFF;
+
+struct RowProblem {
+    col: usize,
+    problem: String,
+}
+
+/// Sums the lines of `part` in one pass over its commas, line ends and quotes. Returns the
+/// number of lines, or the bad line's number within the part (from 1) and its problem.
+fn scan_part(part: &[u8], lay: &Layout, acc: &mut Acc) -> Result<u64, (u64, RowProblem)> {
+    let Acc {
+        index,
+        entries,
+        rows,
+        key,
+        scratch,
+        last_date,
+        last_period,
+    } = acc;
+    let ncols = lay.roles.len();
+    let mut line_no = 0u64;
+    let mut field_start = 0usize;
+    let mut col = 0usize;
+    let mut in_quotes = false;
+    // The current field began with a quote; `close` is where its closing quote is.
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut close = 0usize;
+    let mut skip_to = 0usize;
+    let mut pence = 0i64;
+    let mut ended = false;
+    key.clear();
+    let after_quote = |from: usize, to: usize| {
+        format!(
+            "there is text after the closing quote: {}",
+            String::from_utf8_lossy(&part[from..to])
+        )
+    };
+    let mut hits = memchr3_iter(b',', b'\n', b'"', part);
+    loop {
+        let p = match hits.next() {
+            Some(p) => p,
+            // A last line with no line break: end it here.
+            None if !ended && (field_start < part.len() || in_quotes) => {
+                ended = true;
+                part.len()
+            }
+            None => break,
+        };
+        if p < skip_to {
+            continue;
+        }
+        let c = part.get(p).copied().unwrap_or(b'\n');
+        if in_quotes {
+            match c {
+                b'"' if part.get(p + 1) == Some(&b'"') => {
+                    escaped = true;
+                    skip_to = p + 2;
+                }
+                b'"' => {
+                    in_quotes = false;
+                    close = p;
+                }
+                b'\n' => {
+                    let problem = format!(
+                        "a quoted field has no closing quote (a line break inside quotes is not supported): {}",
+                        String::from_utf8_lossy(&part[field_start..p])
+                    );
+                    return Err((line_no + 1, RowProblem { col, problem }));
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if c == b'"' {
+            if p == field_start {
+                in_quotes = true;
+                quoted = true;
+            } else if quoted {
+                let problem = after_quote(field_start, p + 1);
+                return Err((line_no + 1, RowProblem { col, problem }));
+            }
+            // Otherwise a quote inside an unquoted field, taken as it is.
+            continue;
+        }
+        // A comma or a line end closes the field.
+        let mut end = p;
+        if c == b'\n' && end > field_start && part[end - 1] == b'\r' {
+            end -= 1;
+        }
+        if c == b'\n' && col == 0 && end == field_start && !quoted {
+            line_no += 1; // a blank line
+            field_start = p + 1;
+            continue;
+        }
+        if quoted && close + 1 != end {
+            let problem = after_quote(field_start, end);
+            return Err((line_no + 1, RowProblem { col, problem }));
+        }
+        let role = lay.roles.get(col).copied().unwrap_or(Role::Skip);
+        if role != Role::Skip {
+            let v: &[u8] = if !quoted {
+                &part[field_start..end]
+            } else if escaped {
+                scratch.clear();
+                let mut k = field_start + 1;
+                while k < close {
+                    scratch.push(part[k]);
+                    k += if part[k] == b'"' { 2 } else { 1 };
+                }
+                &scratch[..]
+            } else {
+                &part[field_start + 1..close]
+            };
+            match role {
+                Role::Skip => {}
+                Role::Key(_) => {
+                    key.extend_from_slice(v);
+                    key.push(SEP);
+                }
+                Role::Date(_) => {
+                    if v != &last_date[..] {
+                        let p = period_of(v)
+                            .map_err(|problem| (line_no + 1, RowProblem { col, problem }))?;
+                        last_date.clear();
+                        last_date.extend_from_slice(v);
+                        *last_period = p.to_string();
+                    }
+                    key.extend_from_slice(last_period.as_bytes());
+                    key.push(SEP);
+                }
+                Role::Amount => {
+                    pence = match fast_pence(v) {
+                        Some(p) => p,
+                        None => slow_pence(v)
+                            .map_err(|problem| (line_no + 1, RowProblem { col, problem }))?,
+                    }
+                }
+            }
+        }
+        quoted = false;
+        escaped = false;
+        col += 1;
+        field_start = p + 1;
+        if c != b'\n' {
+            continue;
+        }
+        line_no += 1;
+        if col < ncols {
+            let problem = format!(
+                "the row ends after {col} field{} but the header has {}",
+                if col == 1 { "" } else { "s" },
+                lay.header.len()
+            );
+            return Err((line_no, RowProblem { col, problem }));
+        }
+        let slot = match index.get(&key[..]) {
+            Some(&s) => s,
+            None => {
+                let parts = decode_key(key, lay)
+                    .map_err(|(col, problem)| (line_no, RowProblem { col, problem }))?;
+                entries.push(Entry {
+                    key: parts,
+                    postings: 0,
+                    pence: 0,
+                });
+                index.insert(key[..].into(), entries.len() - 1);
+                entries.len() - 1
+            }
+        };
+        let e = &mut entries[slot];
+        e.postings += 1;
+        e.pence += i128::from(pence);
+        *rows += 1;
+        key.clear();
+        pence = 0;
+        col = 0;
+    }
+    Ok(line_no)
+}
+
+/// The key's parts in output order; the parts must be UTF-8 text.
+fn decode_key(key: &[u8], lay: &Layout) -> Result<Vec<String>, (usize, String)> {
+    let mut parts = vec![String::new(); lay.width];
+    let mut rest = key;
+    let key_cols = lay
+        .roles
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r, Role::Key(_) | Role::Date(_)));
+    for ((col, _), &pos) in key_cols.zip(&lay.key_positions) {
+        let end = memchr(SEP, rest).expect("every part ends with a separator");
+        parts[pos] = std::str::from_utf8(&rest[..end])
+            .map_err(|_| {
+                (
+                    col,
+                    format!(
+                        "'{}' is not valid UTF-8 text",
+                        String::from_utf8_lossy(&rest[..end])
+                    ),
+                )
+            })?
+            .to_string();
+        rest = &rest[end + 1..];
+    }
+    Ok(parts)
+}
+
+/// `YYYY-MM-DD` → its financial period.
+fn period_of(v: &[u8]) -> Result<Period, String> {
+    let bad = || {
+        format!(
+            "'{}' is not a date in the form YYYY-MM-DD",
+            String::from_utf8_lossy(v)
+        )
+    };
+    let digits = |r: std::ops::Range<usize>| -> Option<i32> {
+        v[r].iter().try_fold(0i32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i32::from(c - b'0'))
+        })
+    };
+    if v.len() != 10 || v[4] != b'-' || v[7] != b'-' {
+        return Err(bad());
+    }
+    let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) else {
+        return Err(bad());
+    };
+    let date = Date::new(y as i16, m as i8, d as i8).map_err(|_| bad())?;
+    Ok(Period::containing(date))
+}
+
+/// The common form `-?digits.dd`, straight from the bytes; `None` for anything else.
+#[inline]
+fn fast_pence(b: &[u8]) -> Option<i64> {
+    let (negative, d) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
+    };
+    let n = d.len();
+    // At least one digit before the point; at most 15, so the value cannot overflow.
+    if !(4..=18).contains(&n) || d[n - 3] != b'.' {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in d[..n - 3].iter().chain(&d[n - 2..]) {
+        let x = c.wrapping_sub(b'0');
+        if x > 9 {
+            return None;
+        }
+        v = v * 10 + i64::from(x);
+    }
+    Some(if negative { -v } else { v })
+}
+
+/// Every other form, through [`Money::parse`].
+#[cold]
+fn slow_pence(v: &[u8]) -> Result<i64, String> {
+    let text = std::str::from_utf8(v).map_err(|_| {
+        format!(
+            "'{}' is not an amount of money: it is not valid UTF-8 text",
+            String::from_utf8_lossy(v)
+        )
+    })?;
+    Money::parse(text)
+        .map(Money::pence)
+        .map_err(|e| e.to_string())
+}
+
+fn finish(by: &[Dimension], accs: Vec<Acc>) -> Result<Summary, SummaryError> {
+    let mut merged: BTreeMap<Vec<String>, (u64, i128)> = BTreeMap::new();
+    let mut rows_read = 0;
+    for acc in accs {
+        rows_read += acc.rows;
+        for e in acc.entries {
+            let slot = merged.entry(e.key).or_default();
+            slot.0 += e.postings;
+            slot.1 += e.pence;
+        }
+    }
+    let mut total: i128 = 0;
+    let mut rows = Vec::with_capacity(merged.len());
+    for (key, (postings, pence)) in merged {
+        total += pence;
+        let amount = match i64::try_from(pence) {
+            Ok(p) => Money::from_pence(p),
+            Err(_) => return Err(SummaryError::Overflow { key }),
+        };
+        rows.push(SummaryRow {
+            key,
+            postings,
+            amount,
+        });
+    }
+    let total = i64::try_from(total)
+        .map(Money::from_pence)
+        .map_err(|_| SummaryError::Overflow { key: Vec::new() })?;
+    Ok(Summary {
+        by: by.to_vec(),
+        rows,
+        rows_read,
+        total,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BY_FS: &[Dimension] = &[Dimension::Fund, Dimension::Service];
+
+    fn cells(s: &Summary) -> Vec<(String, u64, i64)> {
+        s.rows
+            .iter()
+            .map(|r| (r.key.join("|"), r.postings, r.amount.pence()))
+            .collect()
+    }
+
+    fn err(data: &str, by: &[Dimension]) -> String {
+        summarize_bytes(data.as_bytes(), by)
+            .expect_err("should fail")
+            .render("ledger.csv")
+    }
+
+    #[test]
+    fn sums_by_fund_and_service_sorted() {
+        let data = "date,fund,service,partner,amount\n\
+                    2024-04-01,B,Home care,Halton,10.00\n\
+                    2024-04-02,A,Telecare,Halton,-2.50\n\
+                    2024-05-01,B,Home care,St Helens,0.01\n";
+        let s = summarize_bytes(data.as_bytes(), BY_FS).unwrap();
+        assert_eq!(
+            cells(&s),
+            vec![
+                ("A|Telecare".to_string(), 1, -250),
+                ("B|Home care".to_string(), 2, 1001)
+            ]
+        );
+        assert_eq!(s.rows_read, 3);
+        assert_eq!(s.total, Money::from_pence(751));
+    }
+
+    #[test]
+    fn quoted_amounts_brackets_and_finance_forms() {
+        let data = "fund,service,amount\n\
+                    F,S,\"1,234.56\"\n\
+                    F,S,\"(1,234.56)\"\n\
+                    F,S,(12.00)\n\
+                    F,S,£5\n\
+                    F,S,\"£1,000\"\n\
+                    F,S,1234.5\n\
+                    F,S,-£0.50\n";
+        let s = summarize_bytes(data.as_bytes(), BY_FS).unwrap();
+        // 1234.56 - 1234.56 - 12 + 5 + 1000 + 1234.50 - 0.50 = 2227.00
+        assert_eq!(cells(&s), vec![("F|S".to_string(), 7, 222_700)]);
+    }
+
+    #[test]
+    fn quoted_keys_with_commas_and_doubled_quotes() {
+        let data = "fund,service,amount\r\n\
+                    \"Pool, main\",\"The \"\"best\"\" care\",1.00\r\n\
+                    \"Pool, main\",\"The \"\"best\"\" care\",2.00\r\n\
+                    \r\n";
+        let s = summarize_bytes(data.as_bytes(), BY_FS).unwrap();
+        assert_eq!(
+            cells(&s),
+            vec![("Pool, main|The \"best\" care".to_string(), 2, 300)]
+        );
+    }
+
+    #[test]
+    fn period_and_partner_in_any_order() {
+        let data = "\u{feff}Date,Partner,Amount,Fund\n\
+                    2025-03-31,P1,1.00,F\n\
+                    2024-04-01,P1,2.00,F\n\
+                    2024-09-15,P2,3.00,F\n\
+                    2024-04-30,P1,4.00,F\n";
+        let by = [Dimension::Period, Dimension::Partner];
+        let s = summarize_bytes(data.as_bytes(), &by).unwrap();
+        assert_eq!(
+            cells(&s),
+            vec![
+                ("2024/25-P01|P1".to_string(), 2, 600),
+                ("2024/25-P06|P2".to_string(), 1, 300),
+                ("2024/25-P12|P1".to_string(), 1, 100),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_amount_names_file_line_column_and_value() {
+        let data = "date,fund,service,amount\n2024-04-01,F,S,1.00\n2024-04-01,F,S,12.3.4\n";
+        let e = err(data, BY_FS);
+        assert!(
+            e.starts_with("ledger.csv:3: column amount: '12.3.4' is not an amount of money: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_date_is_named_when_periods_are_asked_for() {
+        let data = "date,fund,amount\n2024-04-01,F,1.00\n2024-13-01,F,1.00\n";
+        let e = err(data, &[Dimension::Period]);
+        assert_eq!(
+            e,
+            "ledger.csv:3: column date: '2024-13-01' is not a date in the form YYYY-MM-DD"
+        );
+    }
+
+    #[test]
+    fn short_rows_and_broken_quotes_are_errors() {
+        let e = err("fund,service,amount\nF,S\n", BY_FS);
+        assert!(
+            e.starts_with("ledger.csv:2: column amount: the row ends"),
+            "{e}"
+        );
+        let e = err("fund,service,amount\nF,\"S,1.00\n", BY_FS);
+        assert!(
+            e.starts_with("ledger.csv:2: column service: a quoted field has no closing quote"),
+            "{e}"
+        );
+        let e = err("fund,service,amount\nF,\"S\"x,1.00\n", BY_FS);
+        assert!(e.contains("text after the closing quote"), "{e}");
+        let e = err("fund,service,amount\nF,S,\n", BY_FS);
+        assert!(
+            e.contains("column amount: '' is not an amount of money"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_columns_are_named() {
+        let e = err(
+            "date,fund,amt\n2024-04-01,F,1.00\n",
+            &[Dimension::Fund, Dimension::Partner],
+        );
+        assert_eq!(
+            e,
+            "ledger.csv: the header row has no columns named partner, amount; it has: date, fund, amt"
+        );
+        assert!(matches!(
+            summarize_bytes(b"", BY_FS),
+            Err(SummaryError::Empty)
+        ));
+    }
+
+    #[test]
+    fn bad_groupings_are_refused() {
+        assert!(matches!(
+            summarize_bytes(b"fund,amount\n", &[]),
+            Err(SummaryError::NoDimensions)
+        ));
+        assert!(matches!(
+            summarize_bytes(b"fund,amount\n", &[Dimension::Fund, Dimension::Fund]),
+            Err(SummaryError::DuplicateDimension(Dimension::Fund))
+        ));
+        assert_eq!("Period".parse::<Dimension>(), Ok(Dimension::Period));
+        assert!("locality".parse::<Dimension>().is_err());
+    }
+
+    #[test]
+    fn overflow_is_an_error_not_a_wrap() {
+        let big = "92233720368547758.07"; // i64::MAX pence
+        let data = format!("fund,amount\nF,{big}\nF,{big}\n");
+        let e = summarize_bytes(data.as_bytes(), &[Dimension::Fund]).unwrap_err();
+        assert!(
+            matches!(e, SummaryError::Overflow { ref key } if key == &["F"]),
+            "{e}"
+        );
+        // Intermediate sums may exceed i64 as long as the totals fit.
+        let data = format!("fund,amount\nF,{big}\nF,{big}\nF,-{big}\n");
+        let s = summarize_bytes(data.as_bytes(), &[Dimension::Fund]).unwrap();
+        assert_eq!(s.total, Money::from_pence(i64::MAX));
+        // Cells that fit, a grand total that does not.
+        let data = format!("fund,amount\nF,{big}\nG,{big}\n");
+        let e = summarize_bytes(data.as_bytes(), &[Dimension::Fund]).unwrap_err();
+        assert!(
+            matches!(e, SummaryError::Overflow { ref key } if key.is_empty()),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_money_parse() {
+        for t in ["0.00", "-0.01", "12.34", "-123456789012345.67", "007.10"] {
+            assert_eq!(
+                fast_pence(t.as_bytes()),
+                Some(Money::parse(t).unwrap().pence()),
+                "{t}"
+            );
+        }
+        for t in [
+            "1.5",
+            ".50",
+            "-.50",
+            "1,234.00",
+            "+1.00",
+            "1.2a",
+            "1234567890123456.00",
+        ] {
+            assert_eq!(fast_pence(t.as_bytes()), None, "{t}");
+        }
+    }
+
+    /// Small chunks and both thread counts give the same totals and the same error line as one
+    /// pass over the whole input.
+    #[test]
+    fn chunking_and_threads_do_not_change_the_answer() {
+        let mut data = String::from("date,fund,service,partner,amount\n");
+        let mut expect: i64 = 0;
+        for i in 0..5000i64 {
+            let pence = (i * 7919) % 100_000 - 20_000;
+            expect += pence;
+            let amount = Money::from_pence(pence).to_plain();
+            let amount = if i % 3 == 0 {
+                format!("\"{}\"", Money::from_pence(pence).to_report())
+            } else {
+                amount
+            };
+            data.push_str(&format!(
+                "2024-{:02}-01,F{},\"S, {}\",P{},{amount}\n",
+                i % 12 + 1,
+                i % 4,
+                i % 7,
+                i % 3
+            ));
+        }
+        let by = [
+            Dimension::Partner,
+            Dimension::Period,
+            Dimension::Fund,
+            Dimension::Service,
+        ];
+        let whole = summarize_reader_with(
+            data.as_bytes(),
+            &by,
+            Options {
+                chunk_bytes: 1 << 24,
+                threads: 1,
+            },
+        )
+        .unwrap();
+        assert_eq!(whole.total.pence(), expect);
+        assert_eq!(whole.rows_read, 5000);
+        for chunk_bytes in [64, 1000, 70_000, 1 << 17] {
+            for threads in [1, 2] {
+                let got = summarize_reader_with(
+                    data.as_bytes(),
+                    &by,
+                    Options {
+                        chunk_bytes,
+                        threads,
+                    },
+                )
+                .unwrap();
+                assert_eq!(got, whole, "chunk {chunk_bytes}, threads {threads}");
+            }
+        }
+        // Put the bad row deep into the file so it lands in a second half and a later chunk.
+        let mut lines: Vec<&str> = data.lines().collect();
+        let target = 4321;
+        let broken = lines[target].rsplit_once(',').unwrap().0.to_string() + ",1..0";
+        lines[target] = &broken;
+        let bad = lines.join("\n");
+        for chunk_bytes in [64, 70_000, 1 << 24] {
+            for threads in [1, 2] {
+                let e = summarize_reader_with(
+                    bad.as_bytes(),
+                    &by,
+                    Options {
+                        chunk_bytes,
+                        threads,
+                    },
+                )
+                .unwrap_err()
+                .render("x.csv");
+                assert!(
+                    e.starts_with(&format!("x.csv:{}: column amount: '1..0'", target + 1)),
+                    "{e}"
+                );
+            }
+        }
+    }
+}
