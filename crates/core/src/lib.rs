@@ -4,6 +4,7 @@
 pub mod agreement;
 pub mod calendar;
 pub mod instalments;
+pub mod ledger;
 pub mod money;
 pub mod notice;
 pub mod percent;
