@@ -595,12 +595,39 @@ pub struct Fund {
     pub net_of_client_income: bool,
     #[serde(default)]
     pub risk_share: Option<RiskShare>,
+    /// When monitoring rates a variance amber or red; Concordat's default where absent.
+    #[serde(default)]
+    pub monitoring: Option<MonitoringThresholds>,
     #[serde(default)]
     pub contributions: Vec<Contribution>,
     #[serde(default)]
     pub note: Option<String>,
     #[serde(default)]
     pub illustrative: bool,
+}
+
+/// `[funds.monitoring]`: the variance (forecast outturn less annual budget) at which a line
+/// turns amber or red. A line is rated on whichever test it fails first: percent of its annual
+/// budget, or an amount. Any threshold left out falls back to Concordat's default (see
+/// `monitor::Thresholds`), not a rule of the Regulations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringThresholds {
+    /// An overspend above this percent of the annual budget is amber.
+    #[serde(default)]
+    pub amber_percent: Option<Percent>,
+    /// An overspend above this percent of the annual budget is red.
+    #[serde(default)]
+    pub red_percent: Option<Percent>,
+    /// An overspend above this amount is amber, whatever its percent.
+    #[serde(default)]
+    pub amber_amount: Option<Money>,
+    /// An overspend above this amount is red, whatever its percent.
+    #[serde(default)]
+    pub red_amount: Option<Money>,
+    /// An underspend above this percent of the annual budget is amber (slippage).
+    #[serde(default)]
+    pub underspend_amber_percent: Option<Percent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,13 +2,16 @@
 //! Nothing here reads a file, a clock or a database: time comes in as a value.
 
 pub mod agreement;
+pub mod budget;
 pub mod calendar;
 pub mod instalments;
 pub mod ledger;
 pub mod money;
+pub mod monitor;
 pub mod notice;
 pub mod percent;
 pub mod risk_share;
+pub mod statement;
 pub mod validate;
 
 pub use agreement::Agreement;

@@ -1071,6 +1071,7 @@ mod tests {
             care_groups: vec![],
             net_of_client_income: false,
             risk_share: None,
+            monitoring: None,
             contributions: vec![
                 contribution("council", 2024, 12_500_000),
                 contribution("health", 2024, 27_500_000),
