@@ -1,6 +1,7 @@
 //! Concordat's ledger engine: postings in, exact totals out. It reads from any `std::io::Read`
 //! the caller hands it and knows no files, databases or clocks.
 
+pub mod generate;
 pub mod summarize;
 
 pub use summarize::{
