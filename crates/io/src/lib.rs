@@ -2,5 +2,7 @@
 //! its file, line and column.
 
 pub mod agreement_file;
+pub mod ledger_mapping;
+pub mod ledger_read;
 
 pub use agreement_file::{AgreementFile, LocatedFinding, parse_agreement, read_agreement_file};
