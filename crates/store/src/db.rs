@@ -132,6 +132,10 @@ impl Tx {
         Ok(())
     }
 
+    pub(crate) fn is_sqlite(&self) -> bool {
+        matches!(self, Tx::Sqlite(_))
+    }
+
     pub(crate) async fn execute<'q>(
         &mut self,
         sql: &'q str,
@@ -163,6 +167,27 @@ impl Tx {
                 .fetch_optional(&mut **t)
                 .await?
                 .map(Row::Postgres),
+        })
+    }
+
+    pub(crate) async fn fetch_all<'q>(
+        &mut self,
+        sql: &'q str,
+        args: &[Arg<'q>],
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        Ok(match self {
+            Tx::Sqlite(t) => bind(sqlx::query(sql), args)
+                .fetch_all(&mut **t)
+                .await?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect(),
+            Tx::Postgres(t) => bind(sqlx::query(sql), args)
+                .fetch_all(&mut **t)
+                .await?
+                .into_iter()
+                .map(Row::Postgres)
+                .collect(),
         })
     }
 
@@ -203,6 +228,13 @@ impl Row {
     }
 
     pub(crate) fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+        match self {
+            Row::Sqlite(r) => r.try_get(column),
+            Row::Postgres(r) => r.try_get(column),
+        }
+    }
+
+    pub(crate) fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
         match self {
             Row::Sqlite(r) => r.try_get(column),
             Row::Postgres(r) => r.try_get(column),

@@ -47,6 +47,49 @@ pub enum StoreError {
     #[error("{0}")]
     Invalid(String),
 
+    /// An imported posting falls in a period that is closed.
+    #[error(
+        "line {line}: posting {reference:?} is in {period}, which is closed; \
+         nothing from this file was imported"
+    )]
+    ClosedPeriod {
+        line: i64,
+        reference: String,
+        period: String,
+    },
+
+    /// An imported posting repeats a reference the partnership already has.
+    #[error(
+        "line {line}: reference {reference:?} was already imported from {earlier_file:?} \
+         (import {earlier_import_id}{earlier_line}); nothing from this file was imported"
+    )]
+    DuplicateReference {
+        line: i64,
+        reference: String,
+        earlier_file: String,
+        earlier_import_id: i64,
+        /// `", line N"` when the earlier line is known, else empty.
+        earlier_line: String,
+    },
+
+    /// The reader's row count or control total differ from what was written.
+    #[error(
+        "the file {file_name:?} says {expected_rows} rows totalling {expected_total_pence} pence, \
+         but {written_rows} rows totalling {written_total_pence} pence were written; \
+         nothing was imported"
+    )]
+    ControlTotalMismatch {
+        file_name: String,
+        expected_rows: i64,
+        expected_total_pence: i64,
+        written_rows: i64,
+        written_total_pence: i64,
+    },
+
+    /// A period cannot be closed, or written to.
+    #[error("period {period}: {reason}")]
+    Period { period: String, reason: String },
+
     /// Data read back from the database is not what the store wrote.
     #[error("stored data is damaged: {0}")]
     Damaged(String),

@@ -19,6 +19,8 @@
 mod audit;
 mod db;
 mod error;
+mod ledger;
+mod ledger_store;
 mod sql_store;
 
 use std::str::FromStr;
@@ -32,6 +34,11 @@ pub use audit::{
     AuditMismatch, AuditRecord, AuditVerification, GENESIS_HASH, MismatchReason, canonical_json,
 };
 pub use error::StoreError;
+pub use ledger::{
+    BudgetLineRow, BudgetRevisionRow, BudgetRow, CommitmentRow, CorrectionRow, ForecastOverrideRow,
+    ImportHeader, ImportOutcome, ImportRow, ImportSession, ImportStart, ImportSummaryRow,
+    PostingFilter, PostingRow, ReclassifyRow, StoredCommitment, StoredPosting, TotalsRow,
+};
 
 use sql_store::SqlStore;
 
@@ -180,6 +187,154 @@ pub trait Store: Send + Sync {
     /// the way someone with database access could, and check that [`Store::verify_audit`]
     /// notices. Application code must never call it.
     async fn execute_raw_for_tests(&self, sql: &str) -> Result<(), StoreError>;
+
+    // -----------------------------------------------------------------------------------------
+    // The ledger
+
+    /// Starts importing one ledger file into a partnership, all or nothing.
+    ///
+    /// If a file with the same SHA-256 was already imported into this partnership, nothing is
+    /// written (not even an audit record) and [`ImportStart::AlreadyImported`] says when and
+    /// by whom. Otherwise the returned session holds one open transaction: feed it postings
+    /// in batches with [`ImportSession::add`], then [`ImportSession::commit`]. Dropping the
+    /// session (or [`ImportSession::abort`]) rolls everything back. While the session is
+    /// open, other writers to the same database (SQLite) or partnership (PostgreSQL) wait.
+    async fn begin_import(
+        &self,
+        actor: &Actor,
+        at: &str,
+        header: ImportHeader,
+    ) -> Result<ImportStart, StoreError>;
+
+    /// Closes (locks) period `period` (1–12) of the financial year starting in `year_start`.
+    /// Refused if it is already closed, or if a posting in it is on the suspense service line
+    /// and has not been corrected. Audit action `period.close`.
+    async fn close_period(
+        &self,
+        actor: &Actor,
+        at: &str,
+        key: &str,
+        year_start: i64,
+        period: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Closed periods as `(year_start, period)`, in order.
+    async fn closed_periods(&self, key: &str) -> Result<Vec<(i64, i64)>, StoreError>;
+
+    /// Posts one correction to an existing posting, into an open period. Audit action
+    /// `ledger.correction`, before = the corrected posting, after = the correction.
+    async fn post_correction(
+        &self,
+        actor: &Actor,
+        at: &str,
+        key: &str,
+        correction: CorrectionRow,
+    ) -> Result<StoredPosting, StoreError>;
+
+    /// Moves a posting (typically one in suspense) to other dimensions: two corrections in one
+    /// transaction, one reversing it where it was and one posting it where it belongs. Audit
+    /// action `ledger.reclassify`, before = the posting, after = both corrections.
+    async fn reclassify(
+        &self,
+        actor: &Actor,
+        at: &str,
+        key: &str,
+        reclassify: ReclassifyRow,
+    ) -> Result<[StoredPosting; 2], StoreError>;
+
+    /// Sets a budget line, as its next revision (1, 2, …). Audit action `budget.set`, before =
+    /// the previous revision, after = the new one. Returns the revision number.
+    async fn set_budget(
+        &self,
+        actor: &Actor,
+        at: &str,
+        budget: BudgetRow,
+    ) -> Result<i64, StoreError>;
+
+    /// The current revision of every budget line of a year (of one fund, or all), sorted by
+    /// fund, service line, partner, locality.
+    async fn budgets(
+        &self,
+        key: &str,
+        fund: Option<&str>,
+        year_start: i64,
+    ) -> Result<Vec<BudgetLineRow>, StoreError>;
+
+    /// Every revision of one budget line, oldest first.
+    async fn budget_history(
+        &self,
+        key: &str,
+        fund: &str,
+        year_start: i64,
+        service_line: &str,
+        partner: Option<&str>,
+        locality: Option<&str>,
+    ) -> Result<Vec<BudgetRevisionRow>, StoreError>;
+
+    /// Records an order or care package not yet invoiced. Audit action `commitment.record`.
+    async fn record_commitment(
+        &self,
+        actor: &Actor,
+        at: &str,
+        commitment: CommitmentRow,
+    ) -> Result<(), StoreError>;
+
+    /// Releases an open commitment (invoiced, cancelled…). Audit action `commitment.release`.
+    async fn release_commitment(
+        &self,
+        actor: &Actor,
+        at: &str,
+        key: &str,
+        reference: &str,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Open commitments of a year (of one fund, or all), sorted by reference.
+    async fn commitments(
+        &self,
+        key: &str,
+        fund: Option<&str>,
+        year_start: i64,
+    ) -> Result<Vec<StoredCommitment>, StoreError>;
+
+    /// Sets the forecast outturn of a service line as at a period, replacing any override for
+    /// the same line and period. Audit action `forecast.override`.
+    async fn set_forecast_override(
+        &self,
+        actor: &Actor,
+        at: &str,
+        forecast: ForecastOverrideRow,
+    ) -> Result<(), StoreError>;
+
+    /// Forecast overrides of a year (of one fund, or all), sorted by fund, service line,
+    /// period.
+    async fn forecast_overrides(
+        &self,
+        key: &str,
+        fund: Option<&str>,
+        year_start: i64,
+    ) -> Result<Vec<ForecastOverrideRow>, StoreError>;
+
+    /// Ledger totals by fund, period, service line, partner and locality for a year (of one
+    /// fund, or all), sorted by those dimensions.
+    async fn ledger_totals(
+        &self,
+        key: &str,
+        fund: Option<&str>,
+        year_start: i64,
+    ) -> Result<Vec<TotalsRow>, StoreError>;
+
+    /// Postings matching `filter`, sorted by date then reference, `limit` from `offset`.
+    async fn postings(
+        &self,
+        key: &str,
+        filter: &PostingFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<StoredPosting>, StoreError>;
+
+    /// The files imported into a partnership, oldest first.
+    async fn imports(&self, key: &str) -> Result<Vec<ImportRow>, StoreError>;
 }
 
 /// How long to wait for a PostgreSQL server before saying it cannot be reached.

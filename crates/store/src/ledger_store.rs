@@ -1,0 +1,1475 @@
+//! The ledger over either backend: the streaming import session, the ledger's commands (run
+//! by the write path in `sql_store`) and its reads.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use async_trait::async_trait;
+use concordat_core::ledger::SUSPENSE;
+use serde_json::{Value, json};
+
+use crate::audit::canonical_json;
+use crate::db::{Arg, Pool, Row, Tx};
+use crate::sql_store::{AuditEntry, Change, CommandResult, append_audit, check_field};
+use crate::{
+    Actor, BudgetLineRow, BudgetRevisionRow, BudgetRow, CommitmentRow, CorrectionRow,
+    ForecastOverrideRow, ImportHeader, ImportOutcome, ImportRow, ImportSession, ImportStart,
+    ImportSummaryRow, PostingFilter, PostingRow, ReclassifyRow, StoreError, StoredCommitment,
+    StoredPosting, TotalsRow,
+};
+
+/// Postings per INSERT statement: 15 or 17 parameters each, well under SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind limits, and large enough that per-statement cost is negligible.
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// `2024/25-P06`, as users write it.
+pub(crate) fn period_text(year_start: i64, period: i64) -> String {
+    format!(
+        "{year_start}/{:02}-P{period:02}",
+        (year_start + 1).rem_euclid(100)
+    )
+}
+
+fn key_part(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("")
+}
+
+fn from_key_part(value: String) -> Option<String> {
+    if value.is_empty() { None } else { Some(value) }
+}
+
+fn check_period(year_start: i64, period: i64) -> Result<(), StoreError> {
+    if !(1..=12).contains(&period) || !(1900..=9998).contains(&year_start) {
+        return Err(StoreError::Invalid(format!(
+            "period {period} of the year starting {year_start} does not exist \
+             (periods are P01 to P12 of a financial year)"
+        )));
+    }
+    Ok(())
+}
+
+fn db(doing: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+    move |cause| StoreError::Database {
+        doing: doing.to_string(),
+        cause,
+    }
+}
+
+/// The dimensions a total is kept by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct TotalsKey {
+    fund: String,
+    year_start: i64,
+    period: i64,
+    service_line: String,
+    partner: String,
+    locality: String,
+}
+
+impl TotalsKey {
+    fn of(p: &PostingRow) -> TotalsKey {
+        TotalsKey {
+            fund: p.fund.clone(),
+            year_start: p.year_start,
+            period: p.period,
+            service_line: p.service_line.clone(),
+            partner: key_part(&p.partner).to_string(),
+            locality: key_part(&p.locality).to_string(),
+        }
+    }
+}
+
+/// Adds amounts and counts to the stored totals.
+async fn upsert_totals(
+    tx: &mut Tx,
+    key: &str,
+    totals: &HashMap<TotalsKey, (i64, i64)>,
+) -> Result<(), sqlx::Error> {
+    for (k, (amount, count)) in totals {
+        tx.execute(
+            "INSERT INTO ledger_totals (partnership_key, fund, year_start, period, service_line, \
+                 partner, locality, amount_pence, postings) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (partnership_key, year_start, fund, period, service_line, partner, \
+                 locality) \
+             DO UPDATE SET amount_pence = ledger_totals.amount_pence + excluded.amount_pence, \
+                           postings = ledger_totals.postings + excluded.postings",
+            &[
+                Arg::Text(key),
+                Arg::Text(&k.fund),
+                Arg::Int(k.year_start),
+                Arg::Int(k.period),
+                Arg::Text(&k.service_line),
+                Arg::Text(&k.partner),
+                Arg::Text(&k.locality),
+                Arg::Int(*amount),
+                Arg::Int(*count),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn closed_set(tx: &mut Tx, key: &str) -> Result<HashSet<(i64, i64)>, sqlx::Error> {
+    tx.fetch_all(
+        "SELECT year_start, period FROM closed_period WHERE partnership_key = $1",
+        &[Arg::Text(key)],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.int("year_start")?, r.int("period")?)))
+    .collect()
+}
+
+async fn partnership_exists(tx: &mut Tx, key: &str) -> Result<bool, sqlx::Error> {
+    Ok(tx
+        .fetch_optional(
+            "SELECT partnership_key FROM partnership WHERE partnership_key = $1",
+            &[Arg::Text(key)],
+        )
+        .await?
+        .is_some())
+}
+
+fn no_partnership(key: &str) -> StoreError {
+    StoreError::Invalid(format!(
+        "there is no partnership {key:?}; load its agreement first"
+    ))
+}
+
+const POSTING_COLUMNS: &str = "import_id, source_line, posting_date, year_start, period, fund, \
+     service_line, partner, locality, cost_centre, subjective, supplier, reference, description, \
+     amount_pence, corrects_reference";
+
+fn stored_posting(row: &Row) -> Result<StoredPosting, sqlx::Error> {
+    Ok(StoredPosting {
+        import_id: row.opt_int("import_id")?,
+        posting: PostingRow {
+            source_line: row.int("source_line")?,
+            date: row.text("posting_date")?,
+            year_start: row.int("year_start")?,
+            period: row.int("period")?,
+            fund: row.text("fund")?,
+            service_line: row.text("service_line")?,
+            partner: row.opt_text("partner")?,
+            locality: row.opt_text("locality")?,
+            cost_centre: row.opt_text("cost_centre")?,
+            subjective: row.opt_text("subjective")?,
+            supplier: row.opt_text("supplier")?,
+            reference: row.text("reference")?,
+            description: row.opt_text("description")?,
+            amount_pence: row.int("amount_pence")?,
+            corrects_reference: row.opt_text("corrects_reference")?,
+        },
+    })
+}
+
+fn posting_json(p: &StoredPosting) -> Value {
+    serde_json::to_value(p).unwrap_or(Value::Null)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import
+
+/// An import in progress: one transaction, with the totals kept in memory until commit.
+struct SqlImportSession {
+    tx: Tx,
+    actor: Actor,
+    at: String,
+    header: ImportHeader,
+    import_id: i64,
+    closed: HashSet<(i64, i64)>,
+    totals: HashMap<TotalsKey, (i64, i64)>,
+    rows: i64,
+    total_pence: i64,
+    /// The INSERT for a full batch, built once; sqlx prepares it once per connection.
+    full_insert_sql: String,
+    /// Set once anything has been refused: the session can then only be rolled back.
+    refused: bool,
+}
+
+/// The multi-row INSERT for `rows` postings.
+///
+/// SQLite gets anonymous `?` parameters, with the partnership key and import id repeated on
+/// every row: it looks numbered (`$n`) parameters up by a linear scan of their names, which
+/// makes binding a 15,000-parameter statement quadratic (300 s for a million postings
+/// instead of seconds). PostgreSQL gets `$n`, with the key and import id bound once.
+fn insert_sql(rows: usize, sqlite: bool) -> String {
+    let mut sql =
+        format!("INSERT INTO ledger_posting (partnership_key, {POSTING_COLUMNS}) VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        if sqlite {
+            sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+            continue;
+        }
+        let b = 3 + i * 15;
+        sql.push_str("($1,$2");
+        for n in b..b + 15 {
+            sql.push_str(",$");
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    // A reference already present is skipped, not an error, so the session can say which
+    // line repeated it (an error would abort a PostgreSQL transaction before it could look).
+    sql.push_str(" ON CONFLICT (partnership_key, reference) DO NOTHING");
+    sql
+}
+
+pub(crate) async fn begin_import(
+    pool: &Pool,
+    actor: &Actor,
+    at: &str,
+    header: ImportHeader,
+) -> Result<ImportStart, StoreError> {
+    let key = header.partnership_key.clone();
+    check_field("partnership key", &key)?;
+    check_field("actor", &actor.name)?;
+    check_field("time of the change", at)?;
+    check_field("file name", &header.file_name)?;
+    check_field("file SHA-256", &header.file_sha256)?;
+    let doing = format!("import {} into {key}", header.file_name);
+    let failed = db(&doing);
+    let mut tx = pool.begin().await.map_err(&failed)?;
+    tx.lock_partnership(&key).await.map_err(&failed)?;
+    if !partnership_exists(&mut tx, &key).await.map_err(&failed)? {
+        return Err(no_partnership(&key));
+    }
+    if let Some(row) = tx
+        .fetch_optional(
+            "SELECT import_id, file_name, imported_at, imported_by, rows, control_total_pence \
+             FROM ledger_import WHERE partnership_key = $1 AND file_sha256 = $2",
+            &[Arg::Text(&key), Arg::Text(&header.file_sha256)],
+        )
+        .await
+        .map_err(&failed)?
+    {
+        tx.rollback().await.map_err(&failed)?;
+        return Ok(ImportStart::AlreadyImported {
+            import_id: row.int("import_id").map_err(&failed)?,
+            file_name: row.text("file_name").map_err(&failed)?,
+            imported_at: row.text("imported_at").map_err(&failed)?,
+            imported_by: row.text("imported_by").map_err(&failed)?,
+            rows: row.int("rows").map_err(&failed)?,
+            control_total_pence: row.int("control_total_pence").map_err(&failed)?,
+        });
+    }
+    let import_id = tx
+        .fetch_optional(
+            "SELECT COALESCE(MAX(import_id), 0) + 1 AS next_id FROM ledger_import \
+             WHERE partnership_key = $1",
+            &[Arg::Text(&key)],
+        )
+        .await
+        .map_err(&failed)?
+        .map(|r| r.int("next_id"))
+        .transpose()
+        .map_err(&failed)?
+        .unwrap_or(1);
+    let closed = closed_set(&mut tx, &key).await.map_err(&failed)?;
+    let sqlite = tx.is_sqlite();
+    Ok(ImportStart::Session(Box::new(SqlImportSession {
+        tx,
+        actor: actor.clone(),
+        at: at.to_string(),
+        header,
+        import_id,
+        closed,
+        totals: HashMap::new(),
+        rows: 0,
+        total_pence: 0,
+        full_insert_sql: insert_sql(ROWS_PER_INSERT, sqlite),
+        refused: false,
+    })))
+}
+
+impl SqlImportSession {
+    fn doing(&self) -> String {
+        format!(
+            "import {} into {}",
+            self.header.file_name, self.header.partnership_key
+        )
+    }
+
+    fn check_row(&self, p: &PostingRow) -> Result<(), StoreError> {
+        check_period(p.year_start, p.period)
+            .map_err(|e| StoreError::Invalid(format!("line {}: {e}", p.source_line)))?;
+        if p.reference.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "line {}: the posting has no reference",
+                p.source_line
+            )));
+        }
+        if self.closed.contains(&(p.year_start, p.period)) {
+            return Err(StoreError::ClosedPeriod {
+                line: p.source_line,
+                reference: p.reference.clone(),
+                period: period_text(p.year_start, p.period),
+            });
+        }
+        Ok(())
+    }
+
+    async fn insert_batch(&mut self, batch: &[PostingRow]) -> Result<(), StoreError> {
+        let doing = self.doing();
+        let key = self.header.partnership_key.clone();
+        let sqlite = self.tx.is_sqlite();
+        let partial_sql;
+        let sql: &str = if batch.len() == ROWS_PER_INSERT {
+            &self.full_insert_sql
+        } else {
+            partial_sql = insert_sql(batch.len(), sqlite);
+            &partial_sql
+        };
+        let mut args = Vec::with_capacity(batch.len() * 17);
+        if !sqlite {
+            args.push(Arg::Text(&key));
+            args.push(Arg::Int(self.import_id));
+        }
+        for p in batch {
+            if sqlite {
+                args.push(Arg::Text(&key));
+                args.push(Arg::Int(self.import_id));
+            }
+            args.extend_from_slice(&[
+                Arg::Int(p.source_line),
+                Arg::Text(&p.date),
+                Arg::Int(p.year_start),
+                Arg::Int(p.period),
+                Arg::Text(&p.fund),
+                Arg::Text(&p.service_line),
+                Arg::OptText(p.partner.as_deref()),
+                Arg::OptText(p.locality.as_deref()),
+                Arg::OptText(p.cost_centre.as_deref()),
+                Arg::OptText(p.subjective.as_deref()),
+                Arg::OptText(p.supplier.as_deref()),
+                Arg::Text(&p.reference),
+                Arg::OptText(p.description.as_deref()),
+                Arg::Int(p.amount_pence),
+                Arg::OptText(p.corrects_reference.as_deref()),
+            ]);
+        }
+        let written = self.tx.execute(sql, &args).await.map_err(db(&doing))?;
+        if written as usize != batch.len() {
+            return Err(self.find_repeated_reference(batch).await);
+        }
+        Ok(())
+    }
+
+    /// Names the first posting of `batch` whose reference was already there.
+    async fn find_repeated_reference(&mut self, batch: &[PostingRow]) -> StoreError {
+        let doing = self.doing();
+        let key = self.header.partnership_key.clone();
+        for p in batch {
+            let found = self
+                .tx
+                .fetch_optional(
+                    "SELECT p.import_id AS import_id, p.source_line AS source_line, \
+                            i.file_name AS file_name \
+                     FROM ledger_posting p LEFT JOIN ledger_import i \
+                       ON i.partnership_key = p.partnership_key AND i.import_id = p.import_id \
+                     WHERE p.partnership_key = $1 AND p.reference = $2",
+                    &[Arg::Text(&key), Arg::Text(&p.reference)],
+                )
+                .await;
+            let row = match found {
+                Ok(Some(row)) => row,
+                Ok(None) => continue,
+                Err(cause) => return db(&doing)(cause),
+            };
+            let read = || -> Result<(Option<i64>, i64, Option<String>), sqlx::Error> {
+                Ok((
+                    row.opt_int("import_id")?,
+                    row.int("source_line")?,
+                    row.opt_text("file_name")?,
+                ))
+            };
+            let (import_id, line, file_name) = match read() {
+                Ok(v) => v,
+                Err(cause) => return db(&doing)(cause),
+            };
+            if import_id == Some(self.import_id) && line == p.source_line {
+                continue;
+            }
+            let (earlier_file, earlier_import_id) = match (import_id, file_name) {
+                (Some(id), _) if id == self.import_id => (self.header.file_name.clone(), id),
+                (Some(id), Some(name)) => (name, id),
+                (id, _) => ("a correction".to_string(), id.unwrap_or(0)),
+            };
+            return StoreError::DuplicateReference {
+                line: p.source_line,
+                reference: p.reference.clone(),
+                earlier_file,
+                earlier_import_id,
+                earlier_line: format!(", line {line}"),
+            };
+        }
+        StoreError::Damaged(format!(
+            "{doing}: fewer postings were written than given, but no repeated reference was found"
+        ))
+    }
+}
+
+#[async_trait]
+impl ImportSession for SqlImportSession {
+    async fn add(&mut self, postings: &[PostingRow]) -> Result<(), StoreError> {
+        if self.refused {
+            return Err(StoreError::Invalid(
+                "this import was already refused; nothing from it will be written".into(),
+            ));
+        }
+        let result = async {
+            let mut rows = self.rows;
+            let mut total = self.total_pence;
+            for p in postings {
+                self.check_row(p)?;
+                total = total.checked_add(p.amount_pence).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "line {}: the file's total goes beyond what can be held in pence",
+                        p.source_line
+                    ))
+                })?;
+                rows += 1;
+            }
+            for batch in postings.chunks(ROWS_PER_INSERT) {
+                self.insert_batch(batch).await?;
+            }
+            for p in postings {
+                let entry = self.totals.entry(TotalsKey::of(p)).or_insert((0, 0));
+                entry.0 = entry.0.checked_add(p.amount_pence).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "line {}: the total of fund {} in {} goes beyond what can be held \
+                         in pence",
+                        p.source_line,
+                        p.fund,
+                        period_text(p.year_start, p.period)
+                    ))
+                })?;
+                entry.1 += 1;
+            }
+            self.rows = rows;
+            self.total_pence = total;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            self.refused = true;
+        }
+        result
+    }
+
+    async fn commit(
+        self: Box<Self>,
+        summary: ImportSummaryRow,
+    ) -> Result<ImportOutcome, StoreError> {
+        let mut this = *self;
+        if this.refused {
+            return Err(StoreError::Invalid(
+                "this import was refused; nothing from it was written".into(),
+            ));
+        }
+        if summary.rows != this.rows || summary.control_total_pence != this.total_pence {
+            return Err(StoreError::ControlTotalMismatch {
+                file_name: this.header.file_name.clone(),
+                expected_rows: summary.rows,
+                expected_total_pence: summary.control_total_pence,
+                written_rows: this.rows,
+                written_total_pence: this.total_pence,
+            });
+        }
+        let doing = this.doing();
+        let failed = db(&doing);
+        let key = this.header.partnership_key.clone();
+        upsert_totals(&mut this.tx, &key, &this.totals)
+            .await
+            .map_err(&failed)?;
+        this.tx
+            .execute(
+                "INSERT INTO ledger_import (partnership_key, import_id, file_name, file_sha256, \
+                     mapping_sha256, imported_at, imported_by, rows, control_total_pence) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    Arg::Text(&key),
+                    Arg::Int(this.import_id),
+                    Arg::Text(&this.header.file_name),
+                    Arg::Text(&this.header.file_sha256),
+                    Arg::Text(&this.header.mapping_sha256),
+                    Arg::Text(&this.at),
+                    Arg::Text(&this.actor.name),
+                    Arg::Int(this.rows),
+                    Arg::Int(this.total_pence),
+                ],
+            )
+            .await
+            .map_err(&failed)?;
+        let mut per_fund: BTreeMap<String, i64> = BTreeMap::new();
+        for (k, (amount, _)) in &this.totals {
+            *per_fund.entry(k.fund.clone()).or_insert(0) += amount;
+        }
+        let after = json!({
+            "file_name": this.header.file_name,
+            "file_sha256": this.header.file_sha256,
+            "mapping_sha256": this.header.mapping_sha256,
+            "rows": this.rows,
+            "control_total_pence": this.total_pence,
+            "totals_per_fund_pence": per_fund,
+        });
+        let entry = AuditEntry {
+            action: "ledger.import",
+            entity: format!("import:{key}:{}", this.import_id),
+            before_json: None,
+            after_json: Some(canonical_json(&after)),
+        };
+        append_audit(&mut this.tx, &key, &this.actor, &this.at, &entry)
+            .await
+            .map_err(&failed)?;
+        this.tx.commit().await.map_err(&failed)?;
+        Ok(ImportOutcome {
+            import_id: this.import_id,
+            rows: this.rows,
+            control_total_pence: this.total_pence,
+            totals_per_fund: per_fund.into_iter().collect(),
+        })
+    }
+
+    async fn abort(self: Box<Self>) {
+        // Dropping the transaction rolls it back too; rolling back here just does it now.
+        let _ = self.tx.rollback().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands, run inside the write path's transaction
+
+async fn posting_by_reference(
+    tx: &mut Tx,
+    key: &str,
+    reference: &str,
+) -> Result<Option<StoredPosting>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {POSTING_COLUMNS} FROM ledger_posting \
+         WHERE partnership_key = $1 AND reference = $2"
+    );
+    tx.fetch_optional(&sql, &[Arg::Text(key), Arg::Text(reference)])
+        .await?
+        .as_ref()
+        .map(stored_posting)
+        .transpose()
+}
+
+/// Writes one correction posting (checked: open period, new reference, existing target) and
+/// adds it to the totals.
+async fn insert_correction(
+    tx: &mut Tx,
+    key: &str,
+    p: &PostingRow,
+    doing: &str,
+) -> Result<StoredPosting, StoreError> {
+    let failed = db(doing);
+    check_period(p.year_start, p.period)?;
+    check_field("correction reference", &p.reference)?;
+    if closed_set(tx, key)
+        .await
+        .map_err(&failed)?
+        .contains(&(p.year_start, p.period))
+    {
+        return Err(StoreError::Period {
+            period: period_text(p.year_start, p.period),
+            reason: format!(
+                "it is closed, so correction {:?} cannot be posted into it; \
+                 post it into an open period",
+                p.reference
+            ),
+        });
+    }
+    if posting_by_reference(tx, key, &p.reference)
+        .await
+        .map_err(&failed)?
+        .is_some()
+    {
+        return Err(StoreError::Invalid(format!(
+            "reference {:?} is already used by a posting in {key}",
+            p.reference
+        )));
+    }
+    let sql = format!(
+        "INSERT INTO ledger_posting (partnership_key, {POSTING_COLUMNS}) \
+         VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    );
+    tx.execute(
+        &sql,
+        &[
+            Arg::Text(key),
+            Arg::Int(p.source_line),
+            Arg::Text(&p.date),
+            Arg::Int(p.year_start),
+            Arg::Int(p.period),
+            Arg::Text(&p.fund),
+            Arg::Text(&p.service_line),
+            Arg::OptText(p.partner.as_deref()),
+            Arg::OptText(p.locality.as_deref()),
+            Arg::OptText(p.cost_centre.as_deref()),
+            Arg::OptText(p.subjective.as_deref()),
+            Arg::OptText(p.supplier.as_deref()),
+            Arg::Text(&p.reference),
+            Arg::OptText(p.description.as_deref()),
+            Arg::Int(p.amount_pence),
+            Arg::OptText(p.corrects_reference.as_deref()),
+        ],
+    )
+    .await
+    .map_err(&failed)?;
+    let mut totals = HashMap::new();
+    totals.insert(TotalsKey::of(p), (p.amount_pence, 1));
+    upsert_totals(tx, key, &totals).await.map_err(&failed)?;
+    Ok(StoredPosting {
+        import_id: None,
+        posting: p.clone(),
+    })
+}
+
+async fn corrected_posting(
+    tx: &mut Tx,
+    key: &str,
+    reference: &str,
+    doing: &str,
+) -> Result<StoredPosting, StoreError> {
+    if !partnership_exists(tx, key).await.map_err(db(doing))? {
+        return Err(no_partnership(key));
+    }
+    posting_by_reference(tx, key, reference)
+        .await
+        .map_err(db(doing))?
+        .ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "there is no posting with reference {reference:?} in {key} to correct"
+            ))
+        })
+}
+
+pub(crate) async fn apply_correction(
+    tx: &mut Tx,
+    key: &str,
+    c: CorrectionRow,
+    doing: &str,
+) -> Result<Change, StoreError> {
+    check_field("reason", &c.reason)?;
+    let before = corrected_posting(tx, key, &c.corrects_reference, doing).await?;
+    let row = PostingRow {
+        source_line: 0,
+        date: c.date,
+        year_start: c.year_start,
+        period: c.period,
+        fund: c.fund,
+        service_line: c.service_line,
+        partner: c.partner,
+        locality: c.locality,
+        cost_centre: None,
+        subjective: None,
+        supplier: None,
+        reference: c.reference,
+        description: Some(c.reason),
+        amount_pence: c.amount_pence,
+        corrects_reference: Some(c.corrects_reference),
+    };
+    let stored = insert_correction(tx, key, &row, doing).await?;
+    Ok(Change {
+        audit: Some(AuditEntry {
+            action: "ledger.correction",
+            entity: format!("posting:{key}:{}", row.reference),
+            before_json: Some(canonical_json(&posting_json(&before))),
+            after_json: Some(canonical_json(&posting_json(&stored))),
+        }),
+        result: CommandResult::Posting(Box::new(stored)),
+    })
+}
+
+pub(crate) async fn apply_reclassify(
+    tx: &mut Tx,
+    key: &str,
+    r: ReclassifyRow,
+    doing: &str,
+) -> Result<Change, StoreError> {
+    check_field("reason", &r.reason)?;
+    let before = corrected_posting(tx, key, &r.reference, doing).await?;
+    if before.posting.corrects_reference.is_some() {
+        return Err(StoreError::Invalid(format!(
+            "{:?} is itself a correction; reclassify the posting it corrects",
+            r.reference
+        )));
+    }
+    // Each reclassification gets its own pair of references, so a posting can be moved again.
+    let earlier = tx
+        .fetch_optional(
+            "SELECT COUNT(*) AS n FROM ledger_posting \
+             WHERE partnership_key = $1 AND corrects_reference = $2",
+            &[Arg::Text(key), Arg::Text(&r.reference)],
+        )
+        .await
+        .map_err(db(doing))?
+        .map(|row| row.int("n"))
+        .transpose()
+        .map_err(db(doing))?
+        .unwrap_or(0);
+    let n = earlier / 2 + 1;
+    let original = &before.posting;
+    let reversal = PostingRow {
+        source_line: 0,
+        date: r.date.clone(),
+        year_start: r.year_start,
+        period: r.period,
+        reference: format!("{}/reclass-{n}-out", r.reference),
+        description: Some(r.reason.clone()),
+        amount_pence: original.amount_pence.checked_neg().ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "the amount of {:?} cannot be reversed",
+                r.reference
+            ))
+        })?,
+        corrects_reference: Some(r.reference.clone()),
+        ..original.clone()
+    };
+    let reposting = PostingRow {
+        source_line: 0,
+        date: r.date,
+        year_start: r.year_start,
+        period: r.period,
+        fund: r.fund,
+        service_line: r.service_line,
+        partner: r.partner,
+        locality: r.locality,
+        reference: format!("{}/reclass-{n}-in", r.reference),
+        description: Some(r.reason),
+        amount_pence: original.amount_pence,
+        corrects_reference: Some(r.reference.clone()),
+        ..original.clone()
+    };
+    let out = insert_correction(tx, key, &reversal, doing).await?;
+    let into = insert_correction(tx, key, &reposting, doing).await?;
+    Ok(Change {
+        audit: Some(AuditEntry {
+            action: "ledger.reclassify",
+            entity: format!("posting:{key}:{}", r.reference),
+            before_json: Some(canonical_json(&posting_json(&before))),
+            after_json: Some(canonical_json(&json!([
+                posting_json(&out),
+                posting_json(&into)
+            ]))),
+        }),
+        result: CommandResult::Reclassified(Box::new([out, into])),
+    })
+}
+
+pub(crate) async fn apply_close_period(
+    tx: &mut Tx,
+    actor: &Actor,
+    at: &str,
+    key: &str,
+    year_start: i64,
+    period: i64,
+    doing: &str,
+) -> Result<Change, StoreError> {
+    let failed = db(doing);
+    check_period(year_start, period)?;
+    if !partnership_exists(tx, key).await.map_err(&failed)? {
+        return Err(no_partnership(key));
+    }
+    let shown = period_text(year_start, period);
+    if closed_set(tx, key)
+        .await
+        .map_err(&failed)?
+        .contains(&(year_start, period))
+    {
+        return Err(StoreError::Period {
+            period: shown,
+            reason: "it is already closed".into(),
+        });
+    }
+    // The service line is written into the SQL, not bound, so that the partial index on
+    // suspense postings applies (a bound value cannot match an index's WHERE clause).
+    let sql = format!(
+        "SELECT p.reference AS reference, p.amount_pence AS amount_pence \
+         FROM ledger_posting p \
+         WHERE p.partnership_key = $1 AND p.year_start = $2 AND p.period = $3 \
+           AND p.service_line = '{SUSPENSE}' AND p.corrects_reference IS NULL \
+           AND NOT EXISTS (SELECT 1 FROM ledger_posting c \
+               WHERE c.partnership_key = p.partnership_key \
+                 AND c.corrects_reference = p.reference)"
+    );
+    let uncorrected = tx
+        .fetch_all(
+            &sql,
+            &[Arg::Text(key), Arg::Int(year_start), Arg::Int(period)],
+        )
+        .await
+        .map_err(&failed)?;
+    if !uncorrected.is_empty() {
+        let mut references = uncorrected
+            .iter()
+            .map(|r| r.text("reference"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&failed)?;
+        references.sort();
+        let total: i64 = uncorrected
+            .iter()
+            .map(|r| r.int("amount_pence").unwrap_or(0))
+            .sum();
+        let shown_refs: Vec<&str> = references.iter().take(5).map(String::as_str).collect();
+        return Err(StoreError::Period {
+            period: shown,
+            reason: format!(
+                "it cannot be closed: {} posting(s) totalling {total} pence are still on \
+                 service line {SUSPENSE} (first: {}); reclassify them first",
+                references.len(),
+                shown_refs.join(", ")
+            ),
+        });
+    }
+    tx.execute(
+        "INSERT INTO closed_period (partnership_key, year_start, period, closed_at, closed_by) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            Arg::Text(key),
+            Arg::Int(year_start),
+            Arg::Int(period),
+            Arg::Text(at),
+            Arg::Text(&actor.name),
+        ],
+    )
+    .await
+    .map_err(&failed)?;
+    Ok(Change {
+        result: CommandResult::Done,
+        audit: Some(AuditEntry {
+            action: "period.close",
+            entity: format!("period:{key}:{shown}"),
+            before_json: None,
+            after_json: Some(canonical_json(
+                &json!({"year_start": year_start, "period": period, "closed": true}),
+            )),
+        }),
+    })
+}
+
+fn budget_line(row: &Row) -> Result<BudgetLineRow, sqlx::Error> {
+    let amounts_text = row.text("period_amounts_json")?;
+    let period_amounts_pence: Vec<i64> =
+        serde_json::from_str(&amounts_text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(BudgetLineRow {
+        fund: row.text("fund")?,
+        year_start: row.int("year_start")?,
+        service_line: row.text("service_line")?,
+        partner: from_key_part(row.text("partner")?),
+        locality: from_key_part(row.text("locality")?),
+        revision: row.int("revision")?,
+        period_amounts_pence,
+        client_income_pence: row.int("client_income_pence")?,
+    })
+}
+
+fn budget_revision(row: &Row) -> Result<BudgetRevisionRow, sqlx::Error> {
+    Ok(BudgetRevisionRow {
+        line: budget_line(row)?,
+        set_at: row.text("set_at")?,
+        set_by: row.text("set_by")?,
+        reason: row.text("reason")?,
+        authority: row.opt_text("authority")?,
+    })
+}
+
+const BUDGET_COLUMNS: &str = "fund, year_start, service_line, partner, locality, revision, \
+     period_amounts_json, client_income_pence, reason, authority, set_at, set_by";
+
+fn budget_json(b: &BudgetRevisionRow) -> String {
+    canonical_json(&serde_json::to_value(b).unwrap_or(Value::Null))
+}
+
+pub(crate) async fn apply_set_budget(
+    tx: &mut Tx,
+    actor: &Actor,
+    at: &str,
+    b: BudgetRow,
+    doing: &str,
+) -> Result<Change, StoreError> {
+    let failed = db(doing);
+    let key = b.partnership_key.as_str();
+    check_period(b.year_start, 1)?;
+    check_field("fund", &b.fund)?;
+    check_field("service line", &b.service_line)?;
+    check_field("reason", &b.reason)?;
+    if b.period_amounts_pence.len() != 12 {
+        return Err(StoreError::Invalid(format!(
+            "budget {}/{} for {}: {} period amounts given; a budget has exactly 12 (P01 to P12)",
+            b.fund,
+            b.service_line,
+            period_text(b.year_start, 1).split('-').next().unwrap_or(""),
+            b.period_amounts_pence.len()
+        )));
+    }
+    if !partnership_exists(tx, key).await.map_err(&failed)? {
+        return Err(no_partnership(key));
+    }
+    let sql = format!(
+        "SELECT {BUDGET_COLUMNS} FROM budget_revision \
+         WHERE partnership_key = $1 AND fund = $2 AND year_start = $3 AND service_line = $4 \
+           AND partner = $5 AND locality = $6 ORDER BY revision DESC LIMIT 1"
+    );
+    let previous = tx
+        .fetch_optional(
+            &sql,
+            &[
+                Arg::Text(key),
+                Arg::Text(&b.fund),
+                Arg::Int(b.year_start),
+                Arg::Text(&b.service_line),
+                Arg::Text(key_part(&b.partner)),
+                Arg::Text(key_part(&b.locality)),
+            ],
+        )
+        .await
+        .map_err(&failed)?
+        .as_ref()
+        .map(budget_revision)
+        .transpose()
+        .map_err(&failed)?;
+    let revision = previous.as_ref().map_or(1, |p| p.line.revision + 1);
+    let amounts_json = canonical_json(&json!(b.period_amounts_pence));
+    tx.execute(
+        "INSERT INTO budget_revision (partnership_key, fund, year_start, service_line, partner, \
+             locality, revision, period_amounts_json, client_income_pence, reason, authority, \
+             set_at, set_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        &[
+            Arg::Text(key),
+            Arg::Text(&b.fund),
+            Arg::Int(b.year_start),
+            Arg::Text(&b.service_line),
+            Arg::Text(key_part(&b.partner)),
+            Arg::Text(key_part(&b.locality)),
+            Arg::Int(revision),
+            Arg::Text(&amounts_json),
+            Arg::Int(b.client_income_pence),
+            Arg::Text(&b.reason),
+            Arg::OptText(b.authority.as_deref()),
+            Arg::Text(at),
+            Arg::Text(&actor.name),
+        ],
+    )
+    .await
+    .map_err(&failed)?;
+    let after = BudgetRevisionRow {
+        line: BudgetLineRow {
+            fund: b.fund.clone(),
+            year_start: b.year_start,
+            service_line: b.service_line.clone(),
+            partner: b.partner.clone(),
+            locality: b.locality.clone(),
+            revision,
+            period_amounts_pence: b.period_amounts_pence.clone(),
+            client_income_pence: b.client_income_pence,
+        },
+        set_at: at.to_string(),
+        set_by: actor.name.clone(),
+        reason: b.reason.clone(),
+        authority: b.authority.clone(),
+    };
+    Ok(Change {
+        result: CommandResult::Revision(revision),
+        audit: Some(AuditEntry {
+            action: "budget.set",
+            entity: format!(
+                "budget:{key}:{}:{}:{}:{}:{}",
+                b.fund,
+                b.year_start,
+                b.service_line,
+                key_part(&b.partner),
+                key_part(&b.locality)
+            ),
+            before_json: previous.as_ref().map(budget_json),
+            after_json: Some(budget_json(&after)),
+        }),
+    })
+}
+
+pub(crate) async fn apply_record_commitment(
+    tx: &mut Tx,
+    actor: &Actor,
+    at: &str,
+    c: CommitmentRow,
+    doing: &str,
+) -> Result<Change, StoreError> {
+    let failed = db(doing);
+    let key = c.partnership_key.as_str();
+    check_period(c.year_start, c.period)?;
+    check_field("commitment reference", &c.reference)?;
+    check_field("fund", &c.fund)?;
+    check_field("service line", &c.service_line)?;
+    if !partnership_exists(tx, key).await.map_err(&failed)? {
+        return Err(no_partnership(key));
+    }
+    let written = tx
+        .execute(
+            "INSERT INTO commitment (partnership_key, reference, fund, service_line, partner, \
+                 locality, year_start, period, amount_pence, description, recorded_at, \
+                 recorded_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (partnership_key, reference) DO NOTHING",
+            &[
+                Arg::Text(key),
+                Arg::Text(&c.reference),
+                Arg::Text(&c.fund),
+                Arg::Text(&c.service_line),
+                Arg::OptText(c.partner.as_deref()),
+                Arg::OptText(c.locality.as_deref()),
+                Arg::Int(c.year_start),
+                Arg::Int(c.period),
+                Arg::Int(c.amount_pence),
+                Arg::OptText(c.description.as_deref()),
+                Arg::Text(at),
+                Arg::Text(&actor.name),
+            ],
+        )
+        .await
+        .map_err(&failed)?;
+    if written == 0 {
+        return Err(StoreError::Invalid(format!(
+            "commitment {:?} is already recorded in {key}",
+            c.reference
+        )));
+    }
+    Ok(Change {
+        result: CommandResult::Done,
+        audit: Some(AuditEntry {
+            action: "commitment.record",
+            entity: format!("commitment:{key}:{}", c.reference),
+            before_json: None,
+            after_json: Some(canonical_json(
+                &serde_json::to_value(&c).unwrap_or(Value::Null),
+            )),
+        }),
+    })
+}
+
+const COMMITMENT_COLUMNS: &str = "partnership_key, reference, fund, service_line, partner, \
+     locality, year_start, period, amount_pence, description, recorded_at, recorded_by";
+
+fn stored_commitment(row: &Row) -> Result<StoredCommitment, sqlx::Error> {
+    Ok(StoredCommitment {
+        commitment: CommitmentRow {
+            partnership_key: row.text("partnership_key")?,
+            reference: row.text("reference")?,
+            fund: row.text("fund")?,
+            service_line: row.text("service_line")?,
+            partner: row.opt_text("partner")?,
+            locality: row.opt_text("locality")?,
+            year_start: row.int("year_start")?,
+            period: row.int("period")?,
+            amount_pence: row.int("amount_pence")?,
+            description: row.opt_text("description")?,
+        },
+        recorded_at: row.text("recorded_at")?,
+        recorded_by: row.text("recorded_by")?,
+    })
+}
+
+pub(crate) async fn apply_release_commitment(
+    tx: &mut Tx,
+    actor: &Actor,
+    at: &str,
+    key: &str,
+    reference: &str,
+    reason: &str,
+    doing: &str,
+) -> Result<Change, StoreError> {
+    let failed = db(doing);
+    check_field("reason", reason)?;
+    let sql = format!(
+        "SELECT {COMMITMENT_COLUMNS} FROM commitment \
+         WHERE partnership_key = $1 AND reference = $2 AND released_at IS NULL"
+    );
+    let before = tx
+        .fetch_optional(&sql, &[Arg::Text(key), Arg::Text(reference)])
+        .await
+        .map_err(&failed)?
+        .as_ref()
+        .map(stored_commitment)
+        .transpose()
+        .map_err(&failed)?
+        .ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "there is no open commitment {reference:?} in {key} to release"
+            ))
+        })?;
+    tx.execute(
+        "UPDATE commitment SET released_at = $3, released_by = $4, release_reason = $5 \
+         WHERE partnership_key = $1 AND reference = $2",
+        &[
+            Arg::Text(key),
+            Arg::Text(reference),
+            Arg::Text(at),
+            Arg::Text(&actor.name),
+            Arg::Text(reason),
+        ],
+    )
+    .await
+    .map_err(&failed)?;
+    Ok(Change {
+        result: CommandResult::Done,
+        audit: Some(AuditEntry {
+            action: "commitment.release",
+            entity: format!("commitment:{key}:{reference}"),
+            before_json: Some(canonical_json(
+                &serde_json::to_value(&before).unwrap_or(Value::Null),
+            )),
+            after_json: Some(canonical_json(&json!({"released": true, "reason": reason}))),
+        }),
+    })
+}
+
+pub(crate) async fn apply_set_forecast(
+    tx: &mut Tx,
+    actor: &Actor,
+    at: &str,
+    f: ForecastOverrideRow,
+    doing: &str,
+) -> Result<Change, StoreError> {
+    let failed = db(doing);
+    let key = f.partnership_key.as_str();
+    check_period(f.year_start, f.period)?;
+    check_field("fund", &f.fund)?;
+    check_field("service line", &f.service_line)?;
+    check_field("reason", &f.reason)?;
+    if !partnership_exists(tx, key).await.map_err(&failed)? {
+        return Err(no_partnership(key));
+    }
+    let args = [
+        Arg::Text(key),
+        Arg::Text(&f.fund),
+        Arg::Int(f.year_start),
+        Arg::Text(&f.service_line),
+        Arg::Int(f.period),
+    ];
+    let before = tx
+        .fetch_optional(
+            "SELECT partnership_key, fund, year_start, service_line, period, outturn_pence, \
+                    reason FROM forecast_override \
+             WHERE partnership_key = $1 AND fund = $2 AND year_start = $3 \
+               AND service_line = $4 AND period = $5",
+            &args,
+        )
+        .await
+        .map_err(&failed)?
+        .as_ref()
+        .map(forecast_row)
+        .transpose()
+        .map_err(&failed)?;
+    tx.execute(
+        "INSERT INTO forecast_override (partnership_key, fund, year_start, service_line, period, \
+             outturn_pence, reason, set_at, set_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (partnership_key, year_start, fund, service_line, period) DO UPDATE SET \
+             outturn_pence = excluded.outturn_pence, reason = excluded.reason, \
+             set_at = excluded.set_at, set_by = excluded.set_by",
+        &[
+            args[0],
+            args[1],
+            args[2],
+            args[3],
+            args[4],
+            Arg::Int(f.outturn_pence),
+            Arg::Text(&f.reason),
+            Arg::Text(at),
+            Arg::Text(&actor.name),
+        ],
+    )
+    .await
+    .map_err(&failed)?;
+    let to_json =
+        |f: &ForecastOverrideRow| canonical_json(&serde_json::to_value(f).unwrap_or(Value::Null));
+    Ok(Change {
+        result: CommandResult::Done,
+        audit: Some(AuditEntry {
+            action: "forecast.override",
+            entity: format!(
+                "forecast:{key}:{}:{}:{}",
+                f.fund,
+                f.service_line,
+                period_text(f.year_start, f.period)
+            ),
+            before_json: before.as_ref().map(to_json),
+            after_json: Some(to_json(&f)),
+        }),
+    })
+}
+
+fn forecast_row(row: &Row) -> Result<ForecastOverrideRow, sqlx::Error> {
+    Ok(ForecastOverrideRow {
+        partnership_key: row.text("partnership_key")?,
+        fund: row.text("fund")?,
+        year_start: row.int("year_start")?,
+        service_line: row.text("service_line")?,
+        period: row.int("period")?,
+        outturn_pence: row.int("outturn_pence")?,
+        reason: row.text("reason")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+
+/// `WHERE partnership_key = $1 AND year_start = $2 [AND fund = $3]`.
+fn key_year_fund<'a>(
+    key: &'a str,
+    fund: Option<&'a str>,
+    year_start: i64,
+) -> (String, Vec<Arg<'a>>) {
+    let mut args = vec![Arg::Text(key), Arg::Int(year_start)];
+    let mut sql = "WHERE partnership_key = $1 AND year_start = $2".to_string();
+    if let Some(fund) = fund {
+        args.push(Arg::Text(fund));
+        sql.push_str(" AND fund = $3");
+    }
+    (sql, args)
+}
+
+pub(crate) async fn ledger_totals(
+    pool: &Pool,
+    key: &str,
+    fund: Option<&str>,
+    year_start: i64,
+) -> Result<Vec<TotalsRow>, StoreError> {
+    let failed = StoreError::doing(format!("read the ledger totals of {key}"));
+    let (filter, args) = key_year_fund(key, fund, year_start);
+    let sql = format!(
+        "SELECT fund, year_start, period, service_line, partner, locality, amount_pence, \
+                postings FROM ledger_totals {filter}"
+    );
+    let rows = pool.fetch_all(&sql, &args).await;
+    let mut totals = rows
+        .and_then(|rows| {
+            rows.iter()
+                .map(|r| {
+                    Ok(TotalsRow {
+                        fund: r.text("fund")?,
+                        year_start: r.int("year_start")?,
+                        period: r.int("period")?,
+                        service_line: r.text("service_line")?,
+                        partner: from_key_part(r.text("partner")?),
+                        locality: from_key_part(r.text("locality")?),
+                        amount_pence: r.int("amount_pence")?,
+                        postings: r.int("postings")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })
+        .map_err(failed)?;
+    totals.sort_by(|a, b| {
+        (&a.fund, a.period, &a.service_line, &a.partner, &a.locality).cmp(&(
+            &b.fund,
+            b.period,
+            &b.service_line,
+            &b.partner,
+            &b.locality,
+        ))
+    });
+    Ok(totals)
+}
+
+pub(crate) async fn postings(
+    pool: &Pool,
+    key: &str,
+    filter: &PostingFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<StoredPosting>, StoreError> {
+    let failed = StoreError::doing(format!("read the postings of {key}"));
+    let (mut sql_filter, mut args) = key_year_fund(key, filter.fund.as_deref(), filter.year_start);
+    let mut conditions: Vec<(&str, &str, Arg<'_>)> = Vec::new();
+    if let Some(from) = filter.period_from {
+        conditions.push(("period", ">=", Arg::Int(from)));
+    }
+    if let Some(to) = filter.period_to {
+        conditions.push(("period", "<=", Arg::Int(to)));
+    }
+    if let Some(s) = &filter.service_line {
+        conditions.push(("service_line", "=", Arg::Text(s)));
+    }
+    if let Some(s) = &filter.partner {
+        conditions.push(("partner", "=", Arg::Text(s)));
+    }
+    if let Some(s) = &filter.locality {
+        conditions.push(("locality", "=", Arg::Text(s)));
+    }
+    for (column, op, arg) in conditions {
+        args.push(arg);
+        sql_filter.push_str(&format!(" AND {column} {op} ${}", args.len()));
+    }
+    args.push(Arg::Int(limit.max(0)));
+    args.push(Arg::Int(offset.max(0)));
+    let n = args.len();
+    let sql = format!(
+        "SELECT {POSTING_COLUMNS} FROM ledger_posting {sql_filter} \
+         ORDER BY posting_date, reference LIMIT ${} OFFSET ${n}",
+        n - 1
+    );
+    pool.fetch_all(&sql, &args)
+        .await
+        .and_then(|rows| rows.iter().map(stored_posting).collect())
+        .map_err(failed)
+}
+
+pub(crate) async fn imports(pool: &Pool, key: &str) -> Result<Vec<ImportRow>, StoreError> {
+    pool.fetch_all(
+        "SELECT import_id, file_name, file_sha256, mapping_sha256, imported_at, imported_by, \
+                rows, control_total_pence \
+         FROM ledger_import WHERE partnership_key = $1 ORDER BY import_id",
+        &[Arg::Text(key)],
+    )
+    .await
+    .and_then(|rows| {
+        rows.iter()
+            .map(|r| {
+                Ok(ImportRow {
+                    import_id: r.int("import_id")?,
+                    file_name: r.text("file_name")?,
+                    file_sha256: r.text("file_sha256")?,
+                    mapping_sha256: r.text("mapping_sha256")?,
+                    imported_at: r.text("imported_at")?,
+                    imported_by: r.text("imported_by")?,
+                    rows: r.int("rows")?,
+                    control_total_pence: r.int("control_total_pence")?,
+                })
+            })
+            .collect()
+    })
+    .map_err(StoreError::doing(format!("read the imports of {key}")))
+}
+
+pub(crate) async fn closed_periods(pool: &Pool, key: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+    pool.fetch_all(
+        "SELECT year_start, period FROM closed_period WHERE partnership_key = $1 \
+         ORDER BY year_start, period",
+        &[Arg::Text(key)],
+    )
+    .await
+    .and_then(|rows| {
+        rows.iter()
+            .map(|r| Ok((r.int("year_start")?, r.int("period")?)))
+            .collect()
+    })
+    .map_err(StoreError::doing(format!(
+        "read the closed periods of {key}"
+    )))
+}
+
+pub(crate) async fn budgets(
+    pool: &Pool,
+    key: &str,
+    fund: Option<&str>,
+    year_start: i64,
+) -> Result<Vec<BudgetLineRow>, StoreError> {
+    let (filter, args) = key_year_fund(key, fund, year_start);
+    let sql = format!("SELECT {BUDGET_COLUMNS} FROM budget_revision {filter}");
+    let all = pool
+        .fetch_all(&sql, &args)
+        .await
+        .and_then(|rows| rows.iter().map(budget_line).collect::<Result<Vec<_>, _>>())
+        .map_err(StoreError::doing(format!("read the budgets of {key}")))?;
+    // The current revision of each line is its highest.
+    let mut current: BTreeMap<(String, String, Option<String>, Option<String>), BudgetLineRow> =
+        BTreeMap::new();
+    for line in all {
+        let k = (
+            line.fund.clone(),
+            line.service_line.clone(),
+            line.partner.clone(),
+            line.locality.clone(),
+        );
+        match current.get(&k) {
+            Some(existing) if existing.revision >= line.revision => {}
+            _ => {
+                current.insert(k, line);
+            }
+        }
+    }
+    Ok(current.into_values().collect())
+}
+
+pub(crate) async fn budget_history(
+    pool: &Pool,
+    key: &str,
+    fund: &str,
+    year_start: i64,
+    service_line: &str,
+    partner: Option<&str>,
+    locality: Option<&str>,
+) -> Result<Vec<BudgetRevisionRow>, StoreError> {
+    let sql = format!(
+        "SELECT {BUDGET_COLUMNS} FROM budget_revision \
+         WHERE partnership_key = $1 AND fund = $2 AND year_start = $3 AND service_line = $4 \
+           AND partner = $5 AND locality = $6 ORDER BY revision"
+    );
+    pool.fetch_all(
+        &sql,
+        &[
+            Arg::Text(key),
+            Arg::Text(fund),
+            Arg::Int(year_start),
+            Arg::Text(service_line),
+            Arg::Text(partner.unwrap_or("")),
+            Arg::Text(locality.unwrap_or("")),
+        ],
+    )
+    .await
+    .and_then(|rows| rows.iter().map(budget_revision).collect())
+    .map_err(StoreError::doing(format!("read a budget history of {key}")))
+}
+
+pub(crate) async fn commitments(
+    pool: &Pool,
+    key: &str,
+    fund: Option<&str>,
+    year_start: i64,
+) -> Result<Vec<StoredCommitment>, StoreError> {
+    let (filter, args) = key_year_fund(key, fund, year_start);
+    let sql =
+        format!("SELECT {COMMITMENT_COLUMNS} FROM commitment {filter} AND released_at IS NULL");
+    let mut list = pool
+        .fetch_all(&sql, &args)
+        .await
+        .and_then(|rows| {
+            rows.iter()
+                .map(stored_commitment)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(StoreError::doing(format!("read the commitments of {key}")))?;
+    list.sort_by(|a, b| a.commitment.reference.cmp(&b.commitment.reference));
+    Ok(list)
+}
+
+pub(crate) async fn forecast_overrides(
+    pool: &Pool,
+    key: &str,
+    fund: Option<&str>,
+    year_start: i64,
+) -> Result<Vec<ForecastOverrideRow>, StoreError> {
+    let (filter, args) = key_year_fund(key, fund, year_start);
+    let sql = format!(
+        "SELECT partnership_key, fund, year_start, service_line, period, outturn_pence, reason \
+         FROM forecast_override {filter}"
+    );
+    let mut list = pool
+        .fetch_all(&sql, &args)
+        .await
+        .and_then(|rows| rows.iter().map(forecast_row).collect::<Result<Vec<_>, _>>())
+        .map_err(StoreError::doing(format!(
+            "read the forecast overrides of {key}"
+        )))?;
+    list.sort_by(|a, b| {
+        (&a.fund, &a.service_line, a.period).cmp(&(&b.fund, &b.service_line, b.period))
+    });
+    Ok(list)
+}
