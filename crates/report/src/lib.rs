@@ -13,10 +13,14 @@ use concordat_core::{Money, Percent};
 use jiff::civil::Date;
 
 pub mod csv_render;
+pub mod statements;
 pub mod svg;
 pub mod xlsx;
 
 pub use csv_render::render_csv;
+pub use statements::{
+    Context, memorandum_report, monitoring_report, quarterly_report, settlement_report,
+};
 pub use svg::render_svg;
 pub use xlsx::render_xlsx;
 
