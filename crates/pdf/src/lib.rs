@@ -181,13 +181,19 @@ pub fn to_typst(report: &Report) -> String {
     out
 }
 
-fn column_width(column: &Column) -> &'static str {
-    if column.kind == ColumnKind::Text {
+/// A text column takes the space left over, but only in a narrow table: in a wide one the
+/// figures leave no room over, and a `1fr` column would shrink to nothing and overprint its
+/// neighbour, so every column is `auto` and typst wraps the widest to fit the page.
+fn column_width(column: &Column, wide: bool) -> &'static str {
+    if column.kind == ColumnKind::Text && !wide {
         "1fr"
     } else {
         "auto"
     }
 }
+
+/// Tables with more columns than this are set smaller and sized by their content.
+const WIDE_TABLE_COLUMNS: usize = 6;
 
 fn rag_fill(rag: Rag) -> &'static str {
     match rag {
@@ -211,7 +217,12 @@ fn cell_markup(cell: &Cell, bold: bool) -> String {
 }
 
 fn write_table(out: &mut String, table: &Table) {
-    let widths: Vec<&str> = table.columns.iter().map(column_width).collect();
+    let wide = table.columns.len() > WIDE_TABLE_COLUMNS;
+    let widths: Vec<&str> = table
+        .columns
+        .iter()
+        .map(|c| column_width(c, wide))
+        .collect();
     let aligns: Vec<&str> = table
         .columns
         .iter()
@@ -225,13 +236,14 @@ fn write_table(out: &mut String, table: &Table) {
     let _ = writeln!(
         out,
         r#"#block(width: 100%)[
-#set text(size: 8.5pt, number-width: "tabular")
+#set text(size: {}, number-width: "tabular")
 #table(
   columns: ({}),
   align: ({}),
   stroke: none,
   inset: (x: 5pt, y: 4pt),
   fill: (_, y) => if y > 0 and calc.even(y) {{ luma(246) }},"#,
+        if wide { "7.5pt" } else { "8.5pt" },
         widths.join(", ") + if widths.len() == 1 { "," } else { "" },
         aligns.join(", ") + if aligns.len() == 1 { "," } else { "" }
     );
