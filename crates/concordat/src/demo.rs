@@ -48,6 +48,12 @@ pub async fn run(database_file: &Path) -> Result<ExitCode> {
         println!("{}", crate::describe_outcome(&agreement.id, &outcome));
         println!("{}", crate::summary::render(&agreement, today));
     }
+    let ledgers = database_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("concordat-demo-ledgers");
+    demo_ledgers(store.as_ref(), &actor, &ledgers).await?;
     let report = store.verify_audit().await?;
     println!(
         "Audit chain: {} records, {}.",
@@ -58,6 +64,195 @@ pub async fn run(database_file: &Path) -> Result<ExitCode> {
             "BROKEN"
         }
     );
-    println!("\nTry: concordat agreement list --database {url}");
+    println!("\nTry:");
+    println!("  concordat agreement list --database {url}");
+    println!(
+        "  concordat monitor --agreement hertfordshire --fund mental-health --period 2001/02-P06 --database {url}"
+    );
+    println!(
+        "  concordat statement --agreement hertfordshire --fund mental-health --quarter 2001/02-Q2 --format pdf --database {url}"
+    );
+    println!(
+        "  concordat settle --agreement hertfordshire --fund learning-disability --year 2001/02 --database {url}"
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The identity mapping for the generator's files: they already use the agreement's ids.
+const DEMO_MAPPING: &str = "[columns]\ndate = \"date\"\nfund = \"fund\"\nservice = \"service\"\npartner = \"partner\"\nsubjective = \"subjective\"\nsupplier = \"supplier\"\nreference = \"reference\"\namount = \"amount\"\n";
+
+/// Postings generated for each fund's year.
+const DEMO_POSTINGS: u64 = 12_000;
+
+/// Service lines the demo budgets and spends on.
+const DEMO_SERVICES: usize = 8;
+
+/// Each demo fund's spend against its contributions, in basis points: some over, some under,
+/// so monitoring, the risk share and the settlement all have something to show.
+const DEMO_SPEND_BASIS_POINTS: [i64; 4] = [10_250, 9_850, 10_080, 9_700];
+
+/// A generated year of ledger for every example fund with contributions: budgets set from the
+/// contributions (shared across service lines in proportion to the spend), the ledger imported
+/// through the same path as `concordat import`, and the first half-year closed.
+async fn demo_ledgers(
+    store: &dyn concordat_store::Store,
+    actor: &Actor,
+    folder: &Path,
+) -> Result<()> {
+    use concordat_core::budget::BudgetLine;
+    use concordat_ledger::generate::{GEN_LEDGER_SERVICES, LedgerSpec, generate};
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let mapping = folder.join("mapping.toml");
+    std::fs::write(&mapping, DEMO_MAPPING)
+        .with_context(|| format!("cannot write {}", mapping.display()))?;
+    let services: Vec<String> = GEN_LEDGER_SERVICES[..DEMO_SERVICES]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut n = 0usize;
+    println!("Generated ledgers (in {}):", folder.display());
+    for agreement in store.list_agreements().await? {
+        let agreement = crate::finance::stored_agreement(store, &agreement.partnership_key).await?;
+        let mut closed_years = Vec::new();
+        for fund in &agreement.funds {
+            let Some(year) = fund.contributions.first().map(|c| c.year) else {
+                continue;
+            };
+            let mut partners: Vec<(String, i64)> = Vec::new();
+            for c in fund.contributions.iter().filter(|c| c.year == year) {
+                match partners.iter_mut().find(|(p, _)| *p == c.partner) {
+                    Some((_, a)) => *a += c.amount.pence(),
+                    None => partners.push((c.partner.clone(), c.amount.pence())),
+                }
+            }
+            let contributions: i64 = partners.iter().map(|p| p.1).sum();
+            if contributions <= 0 {
+                continue;
+            }
+            let weights: Vec<(String, u32)> = partners
+                .iter()
+                .map(|(p, a)| {
+                    (
+                        p.clone(),
+                        u32::try_from((a / 100_000).max(1)).unwrap_or(u32::MAX),
+                    )
+                })
+                .collect();
+            let mut spec = LedgerSpec {
+                year,
+                funds: vec![(fund.id.clone(), 1)],
+                services: services.clone(),
+                partners: weights,
+                localities: Vec::new(),
+                postings: DEMO_POSTINGS,
+                seed: 20_240_401 + n as u64,
+                reference_prefix: format!("{}-{}-", agreement.id, fund.id),
+                median_pence: 45_000,
+            };
+            // The amounts scale with the median: one dry run finds the median that makes the
+            // year's spend land where the demo wants it.
+            let dry = generate(&spec, std::io::sink())?;
+            let target = i128::from(contributions)
+                * i128::from(DEMO_SPEND_BASIS_POINTS[n % DEMO_SPEND_BASIS_POINTS.len()])
+                / 10_000;
+            let dry_total = i128::from(dry.total.pence()).max(1);
+            spec.median_pence = i64::try_from(i128::from(spec.median_pence) * target / dry_total)
+                .context("demo median")?;
+            let file = folder.join(format!("{}-{}.csv", agreement.id, fund.id));
+            let made = generate(
+                &spec,
+                std::io::BufWriter::new(
+                    std::fs::File::create(&file)
+                        .with_context(|| format!("cannot write {}", file.display()))?,
+                ),
+            )?;
+            // Budgets: the contributions, shared across the service lines by their spend.
+            let line_spend: Vec<i64> = services
+                .iter()
+                .map(|s| {
+                    made.by_fund_service
+                        .get(&(fund.id.clone(), s.clone()))
+                        .map_or(0, |m| m.pence().max(0))
+                })
+                .collect();
+            let budgets = concordat_core::allocate(
+                concordat_core::Money::from_pence(contributions),
+                &line_spend,
+            )?;
+            for (service, annual) in services.iter().zip(budgets) {
+                let line = BudgetLine::even(&fund.id, year, service, None, None, annual);
+                store
+                    .set_budget(
+                        actor,
+                        &jiff::Timestamp::now().to_string(),
+                        concordat_store::BudgetRow {
+                            partnership_key: agreement.id.clone(),
+                            fund: fund.id.clone(),
+                            year_start: i64::from(year.start_year()),
+                            service_line: service.clone(),
+                            partner: None,
+                            locality: None,
+                            period_amounts_pence: line
+                                .gross_by_period()?
+                                .iter()
+                                .map(|m| m.pence())
+                                .collect(),
+                            client_income_pence: 0,
+                            reason:
+                                "demo: the year's contributions shared across the service lines"
+                                    .into(),
+                            authority: None,
+                        },
+                    )
+                    .await?;
+            }
+            let imported = crate::import::import(
+                store,
+                actor,
+                &jiff::Timestamp::now().to_string(),
+                crate::import::ImportRequest {
+                    agreement: &agreement,
+                    file: &file,
+                    mapping: &mapping,
+                    max_errors: 10,
+                    progress: false,
+                },
+            )
+            .await?;
+            if let crate::import::Imported::New { outcome, .. } = &imported {
+                println!(
+                    "  {} {} {year}: {} postings, {} spent against {} contributed",
+                    agreement.id,
+                    fund.id,
+                    crate::import::grouped(outcome.rows),
+                    concordat_core::Money::from_pence(outcome.control_total_pence),
+                    concordat_core::Money::from_pence(contributions)
+                );
+            }
+            if !closed_years.contains(&year) {
+                closed_years.push(year);
+            }
+            n += 1;
+        }
+        // The first half-year is closed, as a pool manager would have done by the autumn.
+        for year in closed_years {
+            for period in 1..=6 {
+                store
+                    .close_period(
+                        actor,
+                        &jiff::Timestamp::now().to_string(),
+                        &agreement.id,
+                        i64::from(year.start_year()),
+                        period,
+                    )
+                    .await?;
+            }
+        }
+    }
+    if n == 0 {
+        println!("  (no example fund has contributions to generate a ledger for)");
+    }
+    println!();
+    Ok(())
 }

@@ -12,6 +12,9 @@ use concordat_store::{Actor, AgreementLoad, LoadOutcome, PartnerRow, Store};
 use jiff::civil::Date;
 
 mod demo;
+mod finance;
+mod import;
+mod money_cmds;
 mod summarize;
 mod summary;
 
@@ -84,6 +87,59 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: summarize::Format,
     },
+    /// Import a partner's ledger extract (CSV or XLSX) through a column mapping, all or
+    /// nothing: any bad row, a posting into a closed period or a repeated reference changes
+    /// nothing and is listed. The same file twice adds nothing.
+    Import {
+        /// The ledger extract.
+        file: PathBuf,
+        /// The agreement (partnership) the ledger belongs to, e.g. `hertfordshire`.
+        #[arg(long)]
+        agreement: String,
+        /// The column mapping (TOML; see docs/ledger-mapping.md).
+        #[arg(long)]
+        mapping: PathBuf,
+        /// Bad rows listed in full; the rest are counted.
+        #[arg(long, default_value_t = 100)]
+        max_errors: usize,
+        /// No progress bar, even on a terminal.
+        #[arg(long)]
+        no_progress: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Budgets per fund, year and service line, with phasing across P01–P12 and revisions.
+    Budget {
+        #[command(subcommand)]
+        command: money_cmds::BudgetCommand,
+    },
+    /// Commitments: orders and care packages not yet invoiced.
+    Commitment {
+        #[command(subcommand)]
+        command: money_cmds::CommitmentCommand,
+    },
+    /// The pool manager's forecast outturn for a service line, overriding the method, with
+    /// the reason.
+    Forecast(money_cmds::ForecastArgs),
+    /// Budget monitoring as at a period: budget and actual to date, commitments, forecast
+    /// outturn, variance, RAG; each partner's exposure under the risk share; cross-subsidy
+    /// (aligned budgets) and ring-fence checks.
+    Monitor(money_cmds::MonitorArgs),
+    /// The pool manager's quarterly statement (--quarter) or the year-end memorandum account
+    /// (--year), as PDF, Excel or CSV.
+    Statement(money_cmds::StatementArgs),
+    /// The year-end settlement under the risk share, to the penny: who owes whom.
+    Settle(money_cmds::SettleArgs),
+    /// Close (lock) a period: it then accepts no more postings. Refused while postings in it
+    /// are in suspense.
+    ClosePeriod {
+        /// The period, e.g. 2024/25-P06.
+        period: concordat_core::Period,
+        #[arg(long)]
+        agreement: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +201,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit { command } => runtime()?.block_on(audit_cmd(command)),
         Command::Demo { database_file } => runtime()?.block_on(demo::run(&database_file)),
         Command::Summarize { file, by, format } => summarize::run(&file, &by, format),
+        Command::Import {
+            file,
+            agreement,
+            mapping,
+            max_errors,
+            no_progress,
+            db,
+        } => runtime()?.block_on(import_cmd(
+            file,
+            agreement,
+            mapping,
+            max_errors,
+            no_progress,
+            db,
+        )),
+        Command::Budget { command } => runtime()?.block_on(money_cmds::budget_cmd(command)),
+        Command::Commitment { command } => runtime()?.block_on(money_cmds::commitment_cmd(command)),
+        Command::Forecast(args) => runtime()?.block_on(money_cmds::forecast_cmd(args)),
+        Command::Monitor(args) => runtime()?.block_on(money_cmds::monitor_cmd(args)),
+        Command::Statement(args) => runtime()?.block_on(money_cmds::statement_cmd(args)),
+        Command::Settle(args) => runtime()?.block_on(money_cmds::settle_cmd(args)),
+        Command::ClosePeriod {
+            period,
+            agreement,
+            db,
+        } => runtime()?.block_on(money_cmds::close_period_cmd(agreement, period, db)),
     }
 }
 
@@ -331,6 +413,33 @@ async fn agreement_cmd(command: AgreementCommand) -> Result<ExitCode> {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import_cmd(
+    file: PathBuf,
+    agreement: String,
+    mapping: PathBuf,
+    max_errors: usize,
+    no_progress: bool,
+    db: DatabaseArgs,
+) -> Result<ExitCode> {
+    let store = open(&db).await?;
+    let agreement = finance::stored_agreement(store.as_ref(), &agreement).await?;
+    let imported = import::import(
+        store.as_ref(),
+        &actor(&db),
+        &now(),
+        import::ImportRequest {
+            agreement: &agreement,
+            file: &file,
+            mapping: &mapping,
+            max_errors,
+            progress: !no_progress && import::on_terminal(),
+        },
+    )
+    .await?;
+    print!("{}", import::describe(&agreement, &imported));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,273 @@
+//! `concordat import`: a partner's ledger extract into the database, all or nothing.
+//!
+//! The file is read on a thread of its own and streamed to the store in batches; the store
+//! holds one transaction open for the whole file, so a bad row anywhere (or a posting into a
+//! closed period, or a repeated reference) leaves the database as it was.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use concordat_core::Agreement;
+use concordat_io::ledger_mapping::read_mapping;
+use concordat_io::ledger_read::{
+    ImportTargets, ReadFailure, ReadOptions, ReadSummary, file_sha256, read_ledger,
+};
+use concordat_store::{
+    Actor, ImportHeader, ImportOutcome, ImportStart, ImportSummaryRow, PostingRow, Store,
+};
+use tokio::sync::mpsc;
+
+/// Postings sent to the store at a time.
+const BATCH: usize = 5_000;
+
+/// What an import did.
+pub(crate) enum Imported {
+    New {
+        outcome: ImportOutcome,
+        summary: Box<ReadSummary>,
+        elapsed: Duration,
+    },
+    AlreadyImported {
+        import_id: i64,
+        file_name: String,
+        imported_at: String,
+        imported_by: String,
+        rows: i64,
+        control_total_pence: i64,
+    },
+}
+
+/// The reader stopped because the store refused a batch.
+#[derive(Debug)]
+struct StoreStopped;
+
+impl std::fmt::Display for StoreStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the store stopped the import")
+    }
+}
+
+pub(crate) struct ImportRequest<'a> {
+    pub agreement: &'a Agreement,
+    pub file: &'a Path,
+    pub mapping: &'a Path,
+    pub max_errors: usize,
+    /// Draw a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+pub(crate) async fn import(
+    store: &dyn Store,
+    actor: &Actor,
+    at: &str,
+    request: ImportRequest<'_>,
+) -> Result<Imported> {
+    let mapping = read_mapping(request.mapping)?;
+    let mapping_sha256 = file_sha256(request.mapping)
+        .with_context(|| format!("cannot read {}", request.mapping.display()))?;
+    let file_sha256 = file_sha256(request.file)
+        .with_context(|| format!("cannot read {}", request.file.display()))?;
+    let header = ImportHeader {
+        partnership_key: request.agreement.id.clone(),
+        file_name: request.file.display().to_string(),
+        file_sha256,
+        mapping_sha256,
+    };
+    let started = Instant::now();
+    let mut session = match store.begin_import(actor, at, header).await? {
+        ImportStart::AlreadyImported {
+            import_id,
+            file_name,
+            imported_at,
+            imported_by,
+            rows,
+            control_total_pence,
+        } => {
+            return Ok(Imported::AlreadyImported {
+                import_id,
+                file_name,
+                imported_at,
+                imported_by,
+                rows,
+                control_total_pence,
+            });
+        }
+        ImportStart::Session(session) => session,
+    };
+
+    let targets = ImportTargets::from_agreement(request.agreement);
+    let path = request.file.to_path_buf();
+    let max_errors = request.max_errors;
+    let bar = request.progress.then(progress_bar);
+    let reader_bar = bar.clone();
+    let (tx, mut rx) = mpsc::channel::<Vec<PostingRow>>(4);
+    let reader = tokio::task::spawn_blocking(move || {
+        let progress = move |done: u64, total: u64| {
+            if let Some(b) = &reader_bar {
+                b.set_length(total);
+                b.set_position(done);
+            }
+        };
+        let options = ReadOptions {
+            progress: Some(&progress),
+            max_errors,
+        };
+        let mut batch = Vec::with_capacity(BATCH);
+        let summary = read_ledger(&path, &mapping, &targets, options, |posting| {
+            batch.push(PostingRow::from(&posting));
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                tx.blocking_send(full).map_err(|_| StoreStopped)?;
+            }
+            Ok(())
+        })?;
+        if !batch.is_empty() {
+            tx.blocking_send(batch)
+                .map_err(|_| ReadFailure::Callback(StoreStopped))?;
+        }
+        Ok::<ReadSummary, ReadFailure<StoreStopped>>(summary)
+    });
+
+    let mut store_error = None;
+    while let Some(batch) = rx.recv().await {
+        if let Err(e) = session.add(&batch).await {
+            store_error = Some(e);
+            break;
+        }
+    }
+    // Closing the channel stops the reader at its next batch if the store refused one.
+    drop(rx);
+    let read = reader.await.context("the ledger reader failed")?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    if let Some(e) = store_error {
+        session.abort().await;
+        return Err(anyhow!(e).context(format!("{}: nothing was imported", request.file.display())));
+    }
+    let summary = match read {
+        Ok(summary) => summary,
+        Err(failure) => {
+            session.abort().await;
+            return Err(anyhow!("{failure}"));
+        }
+    };
+    let outcome = session
+        .commit(ImportSummaryRow {
+            rows: i64::try_from(summary.postings).unwrap_or(i64::MAX),
+            control_total_pence: summary.control_total.pence(),
+        })
+        .await
+        .with_context(|| format!("{}: nothing was imported", request.file.display()))?;
+    Ok(Imported::New {
+        outcome,
+        summary: Box::new(summary),
+        elapsed: started.elapsed(),
+    })
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} reading [{bar:40}] {bytes}/{total_bytes} ({eta} left)",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Whether a progress bar would be seen.
+pub(crate) fn on_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// The summary a finance officer reconciles to the source system.
+pub(crate) fn describe(agreement: &Agreement, imported: &Imported) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    match imported {
+        Imported::AlreadyImported {
+            import_id,
+            file_name,
+            imported_at,
+            imported_by,
+            rows,
+            control_total_pence,
+        } => {
+            let _ = writeln!(
+                out,
+                "This file was already imported into {} as import #{import_id} ({file_name}, {imported_at}, by {imported_by}): {} postings, control total {}. Nothing was added.",
+                agreement.id,
+                grouped(*rows),
+                concordat_core::Money::from_pence(*control_total_pence)
+            );
+        }
+        Imported::New {
+            outcome,
+            summary,
+            elapsed,
+        } => {
+            let secs = elapsed.as_secs_f64();
+            let _ = writeln!(
+                out,
+                "Imported {} into {} as import #{}",
+                summary.file_name, agreement.id, outcome.import_id
+            );
+            let _ = writeln!(
+                out,
+                "  rows read        {}",
+                grouped(summary.rows_read as i64)
+            );
+            let _ = writeln!(out, "  postings         {}", grouped(outcome.rows));
+            let _ = writeln!(out, "  control total    {}", summary.control_total);
+            let _ = writeln!(out, "  debits           {}", summary.debit_total);
+            let _ = writeln!(out, "  credits          {}", summary.credit_total);
+            if let (Some(first), Some(last)) = (summary.first_date, summary.last_date) {
+                let _ = writeln!(out, "  dates            {first} to {last}");
+            }
+            for (fund, total) in &outcome.totals_per_fund {
+                let _ = writeln!(
+                    out,
+                    "  fund {fund:<24} {}",
+                    concordat_core::Money::from_pence(*total)
+                );
+            }
+            if summary.suspense_postings > 0 {
+                let _ = writeln!(
+                    out,
+                    "  suspense         {} postings, {} (reclassify them before closing their periods)",
+                    grouped(summary.suspense_postings as i64),
+                    summary.suspense_total
+                );
+            }
+            let _ = writeln!(out, "  file sha256      {}", summary.sha256);
+            let rate = if secs > 0.0 {
+                format!(
+                    " ({} postings a second)",
+                    grouped((outcome.rows as f64 / secs) as i64)
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "  time taken       {secs:.2} s{rate}");
+        }
+    }
+    out
+}
+
+/// `1234567` as `1,234,567`.
+pub(crate) fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}

@@ -1,0 +1,1142 @@
+//! The pool manager's month on the command line: import, budgets, commitments, forecast
+//! overrides, monitoring, statements, settlement and period close. Each command reads the
+//! agreement from the database, asks `concordat-core` for the figures and prints or writes
+//! them; every change goes through the store, which records it in the audit log.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Subcommand, ValueEnum};
+use concordat_core::agreement::{Agreement, Fund};
+use concordat_core::budget::{BudgetLine, Phasing};
+use concordat_core::monitor::{
+    self, CrossSubsidyReport, Dimension, Exposure, ForecastMethod, MonitorInput, Monitoring,
+    RingFenceBreach,
+};
+use concordat_core::statement::{self, MemorandumInput, QuarterlyInput, Settlement};
+use concordat_core::{FinancialYear, Money, Period, Quarter};
+use concordat_report::statements::{self as reports, Context as ReportContext};
+use concordat_store::{BudgetRow, CommitmentRow, ForecastOverrideRow, Store};
+use serde::Serialize;
+
+use crate::finance::{self, FundYear};
+use crate::{DatabaseArgs, actor, now, open};
+
+/// Which agreement and fund a command is about.
+#[derive(clap::Args, Clone)]
+pub(crate) struct FundArgs {
+    /// The agreement's id, e.g. `hertfordshire`.
+    #[arg(long)]
+    agreement: String,
+    /// The fund's id in the agreement; may be left out when the agreement has one fund.
+    #[arg(long)]
+    fund: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BudgetCommand {
+    /// Set a budget line for a fund's year, as its next revision (kept with its reason).
+    Set {
+        #[command(flatten)]
+        target: FundArgs,
+        /// The financial year, e.g. 2024/25.
+        #[arg(long)]
+        year: FinancialYear,
+        /// The service line, as the ledger mapping names it.
+        #[arg(long)]
+        service_line: String,
+        /// Whose budget this is, for aligned budgets (a partner id).
+        #[arg(long)]
+        partner: Option<String>,
+        /// The locality, where budgets are set per locality.
+        #[arg(long)]
+        locality: Option<String>,
+        /// The gross annual budget, e.g. `1,250,000.00`.
+        #[arg(long)]
+        annual: Money,
+        /// `even` (12 equal parts to the penny) or 12 amounts P01..P12 separated by `;`,
+        /// adding up to the annual budget.
+        #[arg(long, default_value = "even")]
+        phasing: String,
+        /// Client income expected for the year (a positive amount), where the partners budget
+        /// net of it.
+        #[arg(long, default_value = "0")]
+        client_income: Money,
+        /// Why the budget is set or revised, for the record.
+        #[arg(long)]
+        reason: String,
+        /// The decision that authorised it (e.g. a board minute).
+        #[arg(long)]
+        authority: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// The current budget lines of a fund's year.
+    List {
+        #[command(flatten)]
+        target: FundArgs,
+        #[arg(long)]
+        year: FinancialYear,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Every revision of one budget line, with who set it, when and why.
+    History {
+        #[command(flatten)]
+        target: FundArgs,
+        #[arg(long)]
+        year: FinancialYear,
+        #[arg(long)]
+        service_line: String,
+        #[arg(long)]
+        partner: Option<String>,
+        #[arg(long)]
+        locality: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CommitmentCommand {
+    /// Record an order or care package not yet invoiced.
+    Record {
+        #[command(flatten)]
+        target: FundArgs,
+        /// The order or package reference; unique in the partnership.
+        #[arg(long)]
+        reference: String,
+        /// The period it was raised in, e.g. 2024/25-P05.
+        #[arg(long)]
+        period: Period,
+        #[arg(long)]
+        service_line: String,
+        #[arg(long)]
+        partner: Option<String>,
+        #[arg(long)]
+        locality: Option<String>,
+        #[arg(long)]
+        amount: Money,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Release an open commitment (invoiced or cancelled).
+    Release {
+        #[arg(long)]
+        agreement: String,
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// The open commitments of a fund's year.
+    List {
+        #[command(flatten)]
+        target: FundArgs,
+        #[arg(long)]
+        year: FinancialYear,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum MonitorFormat {
+    Table,
+    Csv,
+    Json,
+    Xlsx,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum StatementFormat {
+    Pdf,
+    Xlsx,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum SettleFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+fn method_arg(text: &str) -> Result<ForecastMethod, String> {
+    text.parse()
+}
+
+fn dimension_arg(text: &str) -> Result<Dimension, String> {
+    text.parse()
+}
+
+#[derive(clap::Args)]
+pub(crate) struct MonitorArgs {
+    #[command(flatten)]
+    target: FundArgs,
+    /// The period to monitor as at, e.g. 2024/25-P06.
+    #[arg(long)]
+    period: Period,
+    /// Rows by `service`, `partner` (of origin), `locality` or `fund`.
+    #[arg(long, default_value = "service", value_parser = dimension_arg)]
+    by: Dimension,
+    /// How to forecast the outturn where the pool manager has set no override: `run-rate`,
+    /// `profile` or `commitments`.
+    #[arg(long, default_value = "run-rate", value_parser = method_arg)]
+    method: ForecastMethod,
+    #[arg(long, value_enum, default_value = "table")]
+    format: MonitorFormat,
+    /// Where to write the workbook (`--format xlsx`); default `monitor-FUND-PERIOD.xlsx`.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct StatementArgs {
+    #[command(flatten)]
+    target: FundArgs,
+    /// The pool manager's quarterly statement for a quarter, e.g. 2024/25-Q2.
+    #[arg(long, conflicts_with = "year", required_unless_present = "year")]
+    quarter: Option<Quarter>,
+    /// The year-end memorandum account for a financial year, e.g. 2024/25.
+    #[arg(long)]
+    year: Option<FinancialYear>,
+    /// Forecast method for the quarterly statement.
+    #[arg(long, default_value = "run-rate", value_parser = method_arg)]
+    method: ForecastMethod,
+    #[arg(long, value_enum, default_value = "pdf")]
+    format: StatementFormat,
+    /// The file to write (a folder for `csv`); a name from the fund and period by default.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SettleArgs {
+    #[command(flatten)]
+    target: FundArgs,
+    /// The financial year to settle, e.g. 2024/25.
+    #[arg(long)]
+    year: FinancialYear,
+    #[arg(long, value_enum, default_value = "table")]
+    format: SettleFormat,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ForecastArgs {
+    #[command(flatten)]
+    target: FundArgs,
+    /// The period the forecast is as at, e.g. 2024/25-P06.
+    #[arg(long)]
+    period: Period,
+    #[arg(long)]
+    service_line: String,
+    /// The forecast outturn for the year.
+    #[arg(long)]
+    outturn: Money,
+    /// Why the pool manager's forecast differs from the method's.
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+/// Everything a monitoring view needs, fetched once.
+struct Loaded {
+    agreement: Agreement,
+    data: FundYear,
+}
+
+async fn load(
+    store: &dyn Store,
+    target: &FundArgs,
+    year: FinancialYear,
+    as_at: Period,
+) -> Result<(Loaded, String)> {
+    let agreement = finance::stored_agreement(store, &target.agreement).await?;
+    let fund_id = finance::fund_or_only(&agreement, target.fund.as_deref())?
+        .id
+        .clone();
+    let fund = finance::fund(&agreement, &fund_id)?;
+    let data = finance::fund_year(store, &agreement.id, fund, year, as_at).await?;
+    Ok((Loaded { agreement, data }, fund_id))
+}
+
+fn report_context<'a>(agreement: &'a Agreement, fund: &'a Fund, by: &str) -> ReportContext<'a> {
+    ReportContext {
+        agreement,
+        fund,
+        prepared_at: jiff::Timestamp::now()
+            .strftime("%Y-%m-%d %H:%M UTC")
+            .to_string(),
+        prepared_by: by.to_string(),
+    }
+}
+
+pub(crate) async fn budget_cmd(command: BudgetCommand) -> Result<ExitCode> {
+    match command {
+        BudgetCommand::Set {
+            target,
+            year,
+            service_line,
+            partner,
+            locality,
+            annual,
+            phasing,
+            client_income,
+            reason,
+            authority,
+            db,
+        } => {
+            let store = open(&db).await?;
+            let agreement = finance::stored_agreement(store.as_ref(), &target.agreement).await?;
+            let fund = finance::fund_or_only(&agreement, target.fund.as_deref())?;
+            if let Some(p) = &partner {
+                finance::check_partner(&agreement, p)?;
+            }
+            if let Some(l) = &locality {
+                finance::check_locality(&agreement, l)?;
+            }
+            if reason.trim().is_empty() {
+                bail!("--reason: say why the budget is set, for the record");
+            }
+            let line = BudgetLine {
+                fund: fund.id.clone(),
+                year,
+                service_line: service_line.clone(),
+                partner: partner.clone(),
+                locality: locality.clone(),
+                annual,
+                client_income,
+                phasing: Phasing::parse(&phasing).context("--phasing")?,
+            };
+            line.check()?;
+            let periods = line.gross_by_period()?;
+            let revision = store
+                .set_budget(
+                    &actor(&db),
+                    &now(),
+                    BudgetRow {
+                        partnership_key: agreement.id.clone(),
+                        fund: fund.id.clone(),
+                        year_start: i64::from(year.start_year()),
+                        service_line: service_line.clone(),
+                        partner,
+                        locality,
+                        period_amounts_pence: periods.iter().map(|m| m.pence()).collect(),
+                        client_income_pence: client_income.pence(),
+                        reason,
+                        authority,
+                    },
+                )
+                .await?;
+            println!(
+                "{} {year} {service_line}: budget {annual} set as revision {revision}",
+                fund.id
+            );
+        }
+        BudgetCommand::List { target, year, db } => {
+            let store = open(&db).await?;
+            let agreement = finance::stored_agreement(store.as_ref(), &target.agreement).await?;
+            let fund = finance::fund_or_only(&agreement, target.fund.as_deref())?;
+            let lines = store
+                .budgets(&agreement.id, Some(&fund.id), i64::from(year.start_year()))
+                .await?;
+            if lines.is_empty() {
+                println!(
+                    "No budget is set for {} in {year}. Set one with `concordat budget set`.",
+                    fund.id
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<36} {:<14} {:<14} {:>18} {:>16} {:>4}",
+                "service line", "partner", "locality", "annual budget", "client income", "rev"
+            );
+            let mut total = Money::ZERO;
+            for l in &lines {
+                let annual = Money::from_pence(l.period_amounts_pence.iter().sum());
+                total = total.checked_add(annual)?;
+                println!(
+                    "{:<36} {:<14} {:<14} {:>18} {:>16} {:>4}",
+                    l.service_line,
+                    l.partner.as_deref().unwrap_or("-"),
+                    l.locality.as_deref().unwrap_or("-"),
+                    annual.to_string(),
+                    Money::from_pence(l.client_income_pence).to_string(),
+                    l.revision
+                );
+            }
+            println!("{:<66} {:>18}", "Total", total.to_string());
+        }
+        BudgetCommand::History {
+            target,
+            year,
+            service_line,
+            partner,
+            locality,
+            db,
+        } => {
+            let store = open(&db).await?;
+            let agreement = finance::stored_agreement(store.as_ref(), &target.agreement).await?;
+            let fund = finance::fund_or_only(&agreement, target.fund.as_deref())?;
+            let history = store
+                .budget_history(
+                    &agreement.id,
+                    &fund.id,
+                    i64::from(year.start_year()),
+                    &service_line,
+                    partner.as_deref(),
+                    locality.as_deref(),
+                )
+                .await?;
+            if history.is_empty() {
+                bail!(
+                    "no budget has been set for {} {year} '{service_line}'",
+                    fund.id
+                );
+            }
+            for r in history {
+                let annual = Money::from_pence(r.line.period_amounts_pence.iter().sum());
+                println!(
+                    "revision {} {} set {} by {}: {}{}",
+                    r.line.revision,
+                    annual,
+                    r.set_at,
+                    r.set_by,
+                    r.reason,
+                    r.authority
+                        .map(|a| format!(" (authority: {a})"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn commitment_cmd(command: CommitmentCommand) -> Result<ExitCode> {
+    match command {
+        CommitmentCommand::Record {
+            target,
+            reference,
+            period,
+            service_line,
+            partner,
+            locality,
+            amount,
+            description,
+            db,
+        } => {
+            let store = open(&db).await?;
+            let agreement = finance::stored_agreement(store.as_ref(), &target.agreement).await?;
+            let fund = finance::fund_or_only(&agreement, target.fund.as_deref())?;
+            if let Some(p) = &partner {
+                finance::check_partner(&agreement, p)?;
+            }
+            if let Some(l) = &locality {
+                finance::check_locality(&agreement, l)?;
+            }
+            store
+                .record_commitment(
+                    &actor(&db),
+                    &now(),
+                    CommitmentRow {
+                        partnership_key: agreement.id.clone(),
+                        reference: reference.clone(),
+                        fund: fund.id.clone(),
+                        service_line,
+                        partner,
+                        locality,
+                        year_start: i64::from(period.year().start_year()),
+                        period: i64::from(period.number()),
+                        amount_pence: amount.pence(),
+                        description,
+                    },
+                )
+                .await?;
+            println!(
+                "commitment {reference} of {amount} recorded against {}",
+                fund.id
+            );
+        }
+        CommitmentCommand::Release {
+            agreement,
+            reference,
+            reason,
+            db,
+        } => {
+            let store = open(&db).await?;
+            store
+                .release_commitment(&actor(&db), &now(), &agreement, &reference, &reason)
+                .await?;
+            println!("commitment {reference} released");
+        }
+        CommitmentCommand::List { target, year, db } => {
+            let store = open(&db).await?;
+            let agreement = finance::stored_agreement(store.as_ref(), &target.agreement).await?;
+            let fund = finance::fund_or_only(&agreement, target.fund.as_deref())?;
+            let open_ones = store
+                .commitments(&agreement.id, Some(&fund.id), i64::from(year.start_year()))
+                .await?;
+            if open_ones.is_empty() {
+                println!("No open commitments for {} in {year}.", fund.id);
+            }
+            for c in open_ones {
+                let c = c.commitment;
+                println!(
+                    "{:<20} P{:02} {:<36} {:>16} {}",
+                    c.reference,
+                    c.period,
+                    c.service_line,
+                    Money::from_pence(c.amount_pence).to_string(),
+                    c.description.unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn forecast_cmd(args: ForecastArgs) -> Result<ExitCode> {
+    let store = open(&args.db).await?;
+    let agreement = finance::stored_agreement(store.as_ref(), &args.target.agreement).await?;
+    let fund = finance::fund_or_only(&agreement, args.target.fund.as_deref())?;
+    if args.reason.trim().is_empty() {
+        bail!("--reason: say why the forecast is overridden, for the record");
+    }
+    store
+        .set_forecast_override(
+            &actor(&args.db),
+            &now(),
+            ForecastOverrideRow {
+                partnership_key: agreement.id.clone(),
+                fund: fund.id.clone(),
+                year_start: i64::from(args.period.year().start_year()),
+                service_line: args.service_line.clone(),
+                period: i64::from(args.period.number()),
+                outturn_pence: args.outturn.pence(),
+                reason: args.reason,
+            },
+        )
+        .await?;
+    println!(
+        "{} {}: forecast outturn for {} set to {}",
+        fund.id, args.period, args.service_line, args.outturn
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The monitoring view and its checks, as one value for JSON.
+#[derive(Serialize)]
+struct MonitorView<'a> {
+    agreement: &'a str,
+    monitoring: &'a Monitoring,
+    exposure: &'a Exposure,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cross_subsidy: Option<&'a CrossSubsidyReport>,
+    ring_fence_breaches: &'a [RingFenceBreach],
+}
+
+pub(crate) async fn monitor_cmd(args: MonitorArgs) -> Result<ExitCode> {
+    let store = open(&args.db).await?;
+    let (loaded, fund_id) = load(
+        store.as_ref(),
+        &args.target,
+        args.period.year(),
+        args.period,
+    )
+    .await?;
+    let agreement = &loaded.agreement;
+    let fund = finance::fund(agreement, &fund_id)?;
+    let data = &loaded.data;
+    let input = MonitorInput {
+        fund,
+        as_at: args.period,
+        totals: &data.totals,
+        budgets: &data.budgets,
+        commitments: &data.commitments,
+        overrides: &data.overrides,
+        method: args.method,
+    };
+    let monitoring = monitor::monitor(&input, args.by)?;
+    let other =
+        finance::other_pools_underspend(store.as_ref(), agreement, fund, args.period, args.method)
+            .await?;
+    let exposure = monitor::in_year_exposure(&input, other)?;
+    let cross = (fund.kind == concordat_core::agreement::FundKind::Aligned)
+        .then(|| monitor::cross_subsidy(&input))
+        .transpose()?;
+    let ring = monitor::ring_fences(&input, &agreement.localities)?;
+    match args.format {
+        MonitorFormat::Table => print!(
+            "{}",
+            monitor_table(agreement, &monitoring, &exposure, cross.as_ref(), &ring)
+        ),
+        MonitorFormat::Csv => print!("{}", monitor_csv(&monitoring)),
+        MonitorFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&MonitorView {
+                agreement: &agreement.id,
+                monitoring: &monitoring,
+                exposure: &exposure,
+                cross_subsidy: cross.as_ref(),
+                ring_fence_breaches: &ring,
+            })?
+        ),
+        MonitorFormat::Xlsx => {
+            let ctx = report_context(agreement, fund, &actor(&args.db).name);
+            let report = reports::monitoring_report(
+                &ctx,
+                &monitoring,
+                Some(&exposure),
+                cross.as_ref(),
+                &ring,
+            );
+            let bytes = concordat_report::render_xlsx(&report)?;
+            let path = args.output.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "monitor-{}-{}.xlsx",
+                    fund.id,
+                    file_part(&args.period.to_string())
+                ))
+            });
+            write_file(&path, &bytes)?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `2024/25-P06` as `2024-25-P06`, for a file name.
+fn file_part(text: &str) -> String {
+    text.replace('/', "-")
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn percent_text(basis_points: Option<i64>) -> String {
+    match basis_points {
+        None => "n/a".into(),
+        Some(bp) => {
+            let sign = if bp < 0 { "-" } else { "" };
+            let bp = bp.unsigned_abs();
+            format!("{sign}{}.{:02}", bp / 100, bp % 100)
+        }
+    }
+}
+
+fn rag_text(rag: monitor::Rag) -> &'static str {
+    match rag {
+        monitor::Rag::Green => "green",
+        monitor::Rag::Amber => "amber",
+        monitor::Rag::Red => "red",
+    }
+}
+
+fn basis_text(basis: monitor::ForecastBasis) -> &'static str {
+    match basis {
+        monitor::ForecastBasis::RunRate => "run-rate",
+        monitor::ForecastBasis::Profile => "profile",
+        monitor::ForecastBasis::Commitments => "commitments",
+        monitor::ForecastBasis::Override => "override",
+        monitor::ForecastBasis::Mixed => "mixed",
+    }
+}
+
+fn dimension_column(by: Dimension) -> &'static str {
+    match by {
+        Dimension::ServiceLine => "service_line",
+        Dimension::Partner => "partner",
+        Dimension::Locality => "locality",
+        Dimension::Fund => "fund",
+    }
+}
+
+/// The monitoring rows as CSV: the columns are documented in docs/report-formats.md.
+fn monitor_csv(m: &Monitoring) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "fund,as_at,{},annual_budget,budget_to_date,actual_to_date,commitments,forecast_outturn,variance,variance_percent,rag,forecast_basis",
+        dimension_column(m.by)
+    );
+    for r in m.rows.iter().chain(std::iter::once(&m.totals)) {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            csv_field(&m.fund),
+            m.as_at,
+            csv_field(&r.key),
+            r.annual_budget.to_plain(),
+            r.budget_to_date.to_plain(),
+            r.actual_to_date.to_plain(),
+            r.commitments.to_plain(),
+            r.forecast_outturn.to_plain(),
+            r.variance.to_plain(),
+            r.variance_basis_points
+                .map(|b| percent_text(Some(b)))
+                .unwrap_or_default(),
+            rag_text(r.rag),
+            basis_text(r.forecast_basis)
+        );
+    }
+    out
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+fn monitor_table(
+    agreement: &Agreement,
+    m: &Monitoring,
+    exposure: &Exposure,
+    cross: Option<&CrossSubsidyReport>,
+    ring: &[RingFenceBreach],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} — fund {} — monitoring as at {} (forecast: {})",
+        agreement.title,
+        m.fund,
+        m.as_at,
+        match m.method {
+            ForecastMethod::RunRate => "run rate",
+            ForecastMethod::Profile => "budget profile",
+            ForecastMethod::Commitments => "commitments",
+        }
+    );
+    let key_width = m
+        .rows
+        .iter()
+        .map(|r| label(agreement, m.by, &r.key).chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(12);
+    let _ = writeln!(
+        out,
+        "{:<key_width$} {:>16} {:>16} {:>16} {:>14} {:>16} {:>15} {:>8} {:<6}",
+        match m.by {
+            Dimension::ServiceLine => "service line",
+            Dimension::Partner => "partner",
+            Dimension::Locality => "locality",
+            Dimension::Fund => "fund",
+        },
+        "annual budget",
+        "budget to date",
+        "actual to date",
+        "commitments",
+        "forecast",
+        "variance",
+        "var %",
+        "RAG"
+    );
+    for r in m.rows.iter().chain(std::iter::once(&m.totals)) {
+        let _ = writeln!(
+            out,
+            "{:<key_width$} {:>16} {:>16} {:>16} {:>14} {:>16} {:>15} {:>8} {:<6}{}",
+            label(agreement, m.by, &r.key),
+            r.annual_budget.to_string(),
+            r.budget_to_date.to_string(),
+            r.actual_to_date.to_string(),
+            r.commitments.to_string(),
+            r.forecast_outturn.to_string(),
+            r.variance.to_string(),
+            percent_text(r.variance_basis_points),
+            rag_text(r.rag),
+            if r.override_reasons.is_empty() {
+                String::new()
+            } else {
+                format!("  override: {}", r.override_reasons.join("; "))
+            }
+        );
+    }
+    let t = &m.thresholds;
+    let _ = writeln!(
+        out,
+        "RAG: amber over {}, red over {} of the annual budget; underspend amber over {}{}",
+        t.amber_percent,
+        t.red_percent,
+        t.underspend_amber_percent,
+        if t.default_used {
+            " (Concordat's defaults: the agreement sets none)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "\nRisk share of the forecast variance ({}): {}",
+        exposure.variance, exposure.rule
+    );
+    for s in &exposure.partners {
+        let _ = writeln!(
+            out,
+            "  {:<40} {:>16}",
+            finance::partner_name(agreement, &s.partner),
+            s.amount.to_string()
+        );
+    }
+    for (what, amount) in [
+        ("met from other pools", exposure.other_pools),
+        ("met from the risk pool", exposure.risk_pool),
+        ("carried forward", exposure.carried_forward),
+        ("contingency", exposure.contingency),
+        ("not allocated by the agreement", exposure.unallocated),
+    ] {
+        if amount != Money::ZERO {
+            let _ = writeln!(out, "  {what:<40} {:>16}", amount.to_string());
+        }
+    }
+    if let Some(c) = cross {
+        if c.cross_subsidies.is_empty() && c.own_budget_overspends.is_empty() {
+            let _ = writeln!(out, "\nCross-subsidy: none found.");
+        } else {
+            let _ = writeln!(out, "\nCross-subsidy flags:");
+            for x in &c.cross_subsidies {
+                let _ = writeln!(
+                    out,
+                    "  {} money ({}) paid for {}, budgeted by {}",
+                    finance::partner_name(agreement, &x.paying_partner),
+                    x.amount,
+                    x.service_line,
+                    x.budget_partners
+                        .iter()
+                        .map(|p| finance::partner_name(agreement, p))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            for o in &c.own_budget_overspends {
+                let _ = writeln!(
+                    out,
+                    "  {} is {} over its own budget to date while {} under theirs",
+                    finance::partner_name(agreement, &o.partner),
+                    o.overspend,
+                    o.underspent_partners
+                        .iter()
+                        .map(|s| format!(
+                            "{} is {}",
+                            finance::partner_name(agreement, &s.partner),
+                            s.amount
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
+    if agreement.localities.iter().any(|l| l.ring_fenced) {
+        if ring.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nRing-fences: every ring-fenced partner's money was spent in its locality."
+            );
+        } else {
+            let _ = writeln!(out, "\nRing-fence breaches:");
+            for b in ring {
+                let _ = writeln!(
+                    out,
+                    "  {} money ring-fenced to {} spent {} on {}: {}",
+                    finance::partner_name(agreement, &b.partner),
+                    b.ring_fenced.join(", "),
+                    b.spent_in
+                        .as_deref()
+                        .map_or("with no locality".to_string(), |l| format!("in {l}")),
+                    b.service_line,
+                    b.amount
+                );
+            }
+        }
+    }
+    out
+}
+
+fn label(agreement: &Agreement, by: Dimension, key: &str) -> String {
+    match by {
+        Dimension::Partner => finance::partner_name(agreement, key).to_string(),
+        _ => key.to_string(),
+    }
+}
+
+pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
+    let store = open(&args.db).await?;
+    let (year, as_at) = match (args.quarter, args.year) {
+        (Some(q), _) => (q.year(), q.periods()[2]),
+        (None, Some(y)) => (y, y.period(12).expect("P12")),
+        (None, None) => bail!("say --quarter 2024/25-Q2 or --year 2024/25"),
+    };
+    let (loaded, fund_id) = load(store.as_ref(), &args.target, year, as_at).await?;
+    let agreement = &loaded.agreement;
+    let fund = finance::fund(agreement, &fund_id)?;
+    let data = &loaded.data;
+    let other =
+        finance::other_pools_underspend(store.as_ref(), agreement, fund, as_at, args.method)
+            .await?;
+    let ctx = report_context(agreement, fund, &actor(&args.db).name);
+    let (report, stem) = match args.quarter {
+        Some(quarter) => {
+            let s = statement::quarterly_statement(&QuarterlyInput {
+                fund,
+                quarter,
+                totals: &data.totals,
+                budgets: &data.budgets,
+                commitments: &data.commitments,
+                overrides: &data.overrides,
+                method: args.method,
+                transfers: &agreement.transfers,
+                received_to_date: None,
+                other_pools_underspend: other,
+            })?;
+            (
+                reports::quarterly_report(&ctx, &s),
+                format!("statement-{}-{}", fund.id, file_part(&quarter.to_string())),
+            )
+        }
+        None => {
+            let m = statement::memorandum(&MemorandumInput {
+                fund,
+                year,
+                totals: &data.totals,
+                other_income: Vec::new(),
+                received: None,
+                other_pools_underspend: other,
+            })?;
+            (
+                reports::memorandum_report(&ctx, &m),
+                format!("memorandum-{}-{}", fund.id, file_part(&year.to_string())),
+            )
+        }
+    };
+    match args.format {
+        StatementFormat::Pdf => {
+            let path = args
+                .output
+                .unwrap_or_else(|| PathBuf::from(format!("{stem}.pdf")));
+            write_file(&path, &concordat_pdf::render_pdf(&report)?)?;
+            println!("wrote {}", path.display());
+        }
+        StatementFormat::Xlsx => {
+            let path = args
+                .output
+                .unwrap_or_else(|| PathBuf::from(format!("{stem}.xlsx")));
+            write_file(&path, &concordat_report::render_xlsx(&report)?)?;
+            println!("wrote {}", path.display());
+        }
+        StatementFormat::Csv => {
+            let dir = args.output.unwrap_or_else(|| PathBuf::from(&stem));
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for (name, bytes) in concordat_report::render_csv(&report)? {
+                let path = dir.join(&name);
+                write_file(&path, &bytes)?;
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn settle_cmd(args: SettleArgs) -> Result<ExitCode> {
+    let store = open(&args.db).await?;
+    let as_at = args.year.period(12).expect("P12");
+    let (loaded, fund_id) = load(store.as_ref(), &args.target, args.year, as_at).await?;
+    let agreement = &loaded.agreement;
+    let fund = finance::fund(agreement, &fund_id)?;
+    let data = &loaded.data;
+    let mut spend = Money::ZERO;
+    let mut own_spend: BTreeMap<String, Money> = BTreeMap::new();
+    for t in data.totals.iter().filter(|t| t.period.year() == args.year) {
+        spend = spend.checked_add(t.amount)?;
+        if let Some(p) = &t.partner {
+            let e = own_spend.entry(p.clone()).or_default();
+            *e = e.checked_add(t.amount)?;
+        }
+    }
+    let other = finance::other_pools_underspend(
+        store.as_ref(),
+        agreement,
+        fund,
+        as_at,
+        ForecastMethod::RunRate,
+    )
+    .await?;
+    let settlement = statement::settle(&statement::SettlementInput {
+        fund,
+        year: args.year,
+        spend,
+        other_income: Money::ZERO,
+        own_spend,
+        received: None,
+        other_pools_underspend: other,
+    })?;
+    match args.format {
+        SettleFormat::Table => print!("{}", settle_table(agreement, &settlement)),
+        SettleFormat::Csv => print!("{}", settle_csv(&settlement)),
+        SettleFormat::Json => println!("{}", serde_json::to_string_pretty(&settlement)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn position_text(p: statement::Position) -> &'static str {
+    match p {
+        statement::Position::OwesHost => "owes the host",
+        statement::Position::OwedByHost => "owed by the host",
+        statement::Position::Settled => "settled",
+    }
+}
+
+fn settle_csv(s: &Settlement) -> String {
+    let mut out = String::from(
+        "fund,year,partner,is_host,contribution_due,contribution_received,own_spend,risk_share,balance,position\n",
+    );
+    for l in &s.lines {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{}",
+            csv_field(&s.fund),
+            s.year,
+            csv_field(&l.partner),
+            l.is_host,
+            l.contribution_due.to_plain(),
+            l.contribution_received.to_plain(),
+            l.own_spend.map(Money::to_plain).unwrap_or_default(),
+            l.risk_share.to_plain(),
+            l.balance.to_plain(),
+            match l.position {
+                statement::Position::OwesHost => "owes-host",
+                statement::Position::OwedByHost => "owed-by-host",
+                statement::Position::Settled => "settled",
+            }
+        );
+    }
+    out
+}
+
+fn settle_table(agreement: &Agreement, s: &Settlement) -> String {
+    let mut out = String::new();
+    let host = finance::partner_name(agreement, &s.host);
+    let _ = writeln!(
+        out,
+        "{} — fund {} — year-end settlement {}\nhost: {host}",
+        agreement.title, s.fund, s.year
+    );
+    let _ = writeln!(
+        out,
+        "  contributions due      {:>18}",
+        s.contributions_due.to_string()
+    );
+    let _ = writeln!(
+        out,
+        "  contributions received {:>18}",
+        s.contributions_received.to_string()
+    );
+    if s.other_income != Money::ZERO {
+        let _ = writeln!(
+            out,
+            "  other income           {:>18}",
+            s.other_income.to_string()
+        );
+    }
+    let _ = writeln!(out, "  spend                  {:>18}", s.spend.to_string());
+    let _ = writeln!(
+        out,
+        "  variance               {:>18}  ({})",
+        s.variance.to_string(),
+        if s.variance.is_negative() {
+            "an underspend"
+        } else if s.variance == Money::ZERO {
+            "on budget"
+        } else {
+            "an overspend"
+        }
+    );
+    let _ = writeln!(out, "  rule: {}", s.risk_share.rule);
+    let _ = writeln!(
+        out,
+        "\n{:<40} {:>16} {:>16} {:>16} {:>16}",
+        "partner", "contribution", "risk share", "balance", ""
+    );
+    for l in &s.lines {
+        let _ = writeln!(
+            out,
+            "{:<40} {:>16} {:>16} {:>16} {}",
+            format!(
+                "{}{}",
+                finance::partner_name(agreement, &l.partner),
+                if l.is_host { " (host)" } else { "" }
+            ),
+            l.contribution_due.to_string(),
+            l.risk_share.to_string(),
+            l.balance.to_string(),
+            if l.is_host {
+                ""
+            } else {
+                position_text(l.position)
+            }
+        );
+    }
+    let _ = writeln!(out);
+    for l in s.lines.iter().filter(|l| !l.is_host) {
+        let name = finance::partner_name(agreement, &l.partner);
+        let amount = Money::from_pence(l.balance.pence().abs());
+        let _ = match l.position {
+            statement::Position::OwesHost => writeln!(out, "{name} owes {host} {amount}."),
+            statement::Position::OwedByHost => writeln!(out, "{host} owes {name} {amount}."),
+            statement::Position::Settled => writeln!(out, "{name} and {host} are settled."),
+        };
+    }
+    if s.pool_balance_after != Money::ZERO {
+        let _ = writeln!(
+            out,
+            "Left in the pool once everyone has settled: {}.",
+            s.pool_balance_after
+        );
+    }
+    out
+}
+
+/// `concordat close-period`.
+pub(crate) async fn close_period_cmd(
+    agreement: String,
+    period: Period,
+    db: DatabaseArgs,
+) -> Result<ExitCode> {
+    let store = open(&db).await?;
+    let agreement = finance::stored_agreement(store.as_ref(), &agreement).await?;
+    store
+        .close_period(
+            &actor(&db),
+            &now(),
+            &agreement.id,
+            i64::from(period.year().start_year()),
+            i64::from(period.number()),
+        )
+        .await?;
+    println!(
+        "{} {period} closed: it accepts no more postings; corrections go into an open period",
+        agreement.id
+    );
+    Ok(ExitCode::SUCCESS)
+}
