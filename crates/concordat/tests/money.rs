@@ -1,0 +1,670 @@
+//! The pool manager's month through the `concordat` command, as a finance officer runs it:
+//! load an agreement, import a ledger, set budgets, monitor, close a period, settle, produce the
+//! statements. Each database case runs on SQLite and on PostgreSQL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use sqlx::{Connection, Executor};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("concordat-money-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str], dir: &Path, db: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_concordat"))
+        .args(args)
+        .args(["--database", db])
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env("CONCORDAT_ACTOR", "tester")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[track_caller]
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "the command failed:\n{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// One database for one test, dropped afterwards.
+struct TestDb {
+    url: String,
+    postgres: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = self.postgres.take() {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = sqlx::PgConnection::connect(&server).await {
+                    let _ = c
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        }
+    }
+}
+
+fn sqlite_db(dir: &Path) -> TestDb {
+    TestDb {
+        url: format!("sqlite:{}", dir.join("concordat.db").display()),
+        postgres: None,
+    }
+}
+
+/// A fresh PostgreSQL database, or `None` (said loudly) when there is no server and
+/// `CONCORDAT_REQUIRE_POSTGRES=1` is not set.
+fn postgres_db() -> Option<TestDb> {
+    let server = std::env::var("CONCORDAT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let required = std::env::var("CONCORDAT_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    let name = format!(
+        "concordat_cli_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let made = rt.block_on(async {
+        let mut c = tokio::time::timeout(
+            Duration::from_secs(10),
+            sqlx::PgConnection::connect(&server),
+        )
+        .await
+        .map_err(|_| "no answer within 10 s".to_string())?
+        .map_err(|e| e.to_string())?;
+        c.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<(), String>(())
+    });
+    match made {
+        Ok(()) => {
+            let (base, query) = match server.split_once('?') {
+                Some((b, q)) => (b.to_string(), format!("?{q}")),
+                None => (server.clone(), String::new()),
+            };
+            let authority = base.find("://").map_or(0, |i| i + 3);
+            let root = match base[authority..].find('/') {
+                Some(slash) => base[..authority + slash].to_string(),
+                None => base.clone(),
+            };
+            Some(TestDb {
+                url: format!("{root}/{name}{query}"),
+                postgres: Some((server, name)),
+            })
+        }
+        Err(why) if required => panic!(
+            "PostgreSQL not reachable ({why}), and CONCORDAT_REQUIRE_POSTGRES=1 says it must be"
+        ),
+        Err(why) => {
+            eprintln!("\n*** SKIPPED: PostgreSQL not reachable ({why}) ***\n");
+            None
+        }
+    }
+}
+
+/// A two-partner pooled fund for 2024/25: council £1m (host), ICB £3m, overspends and
+/// underspends shared pro rata.
+const AGREEMENT: &str = r#"format = 1
+id = "test-pool"
+title = "Test pooled fund agreement"
+legal_basis = "s75-nhs-act-2006"
+status = "active"
+agreement_date = "2024-03-01"
+start_date = "2024-04-01"
+term_years = 3
+flexibilities = ["pooled-fund"]
+
+[[partners]]
+id = "council"
+name = "Test County Council"
+kind = "county-council"
+
+[[partners]]
+id = "icb"
+name = "NHS Test Integrated Care Board"
+kind = "integrated-care-board"
+
+[terms]
+aims = ["Joined-up care at home"]
+contribution_variation = "By written agreement of both partners before 28 February"
+nhs_functions = ["Rehabilitation services"]
+health_related_functions = ["Adult social care"]
+resources_in_kind = "Each partner provides its own staff"
+fund_management = "The pool manager reports quarterly to the partners"
+
+[[care_groups]]
+id = "older-people"
+name = "Older people"
+min_age = 65
+
+[[funds]]
+id = "pool"
+name = "Test pool"
+kind = "pooled"
+host = "council"
+pool_manager = { title = "Head of Finance" }
+
+[funds.risk_share]
+overspend = { rule = "pro-rata" }
+underspend = { rule = "return-pro-rata" }
+
+[[funds.contributions]]
+partner = "council"
+year = "2024/25"
+amount = "£1,000,000"
+
+[[funds.contributions]]
+partner = "icb"
+year = "2024/25"
+amount = "£3,000,000.00"
+
+[review]
+every_months = 12
+
+[notice]
+months = 12
+
+[[signatures]]
+partner = "council"
+name = "A Director"
+title = "Director of Adult Social Services"
+date = "2024-03-01"
+
+[[signatures]]
+partner = "icb"
+name = "A Chief"
+title = "Chief Executive"
+date = 2024-03-02
+"#;
+
+/// Four postings in finance formats adding up to £4,010,000.03: an overspend of £10,000.03
+/// against £4m of contributions.
+const LEDGER: &str = "date,fund,service,partner,subjective,supplier,reference,amount
+2024-04-10,pool,Home care,council,5101,Ashdown Care Ltd,T-1,\"1,500,000.00\"
+2024-06-30,pool,Reablement,icb,5201,Cedar Therapy Ltd,T-2,2000000
+2024-10-15,pool,Home care,icb,5101,Ashdown Care Ltd,T-3,510000.04
+2025-03-31,pool,Reablement,council,5999,Refund,T-4,(0.01)
+";
+
+/// The agreement loaded, the identity mapping beside it.
+fn set_up(dir: &Path, db: &str) -> PathBuf {
+    std::fs::write(dir.join("agreement.toml"), AGREEMENT).unwrap();
+    ok(run(&["agreement", "load", "agreement.toml"], dir, db));
+    let mapping = repo().join("examples/mappings/concordat-ledger.toml");
+    assert!(mapping.exists());
+    mapping
+}
+
+fn import(dir: &Path, db: &str, file: &str, mapping: &Path) -> Output {
+    run(
+        &[
+            "import",
+            file,
+            "--agreement",
+            "test-pool",
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--no-progress",
+        ],
+        dir,
+        db,
+    )
+}
+
+fn monitor_json(dir: &Path, db: &str, period: &str) -> serde_json::Value {
+    let out = ok(run(
+        &[
+            "monitor",
+            "--agreement",
+            "test-pool",
+            "--period",
+            period,
+            "--format",
+            "json",
+        ],
+        dir,
+        db,
+    ));
+    serde_json::from_str(&out).unwrap()
+}
+
+fn audit_actions(dir: &Path, db: &str) -> Vec<String> {
+    ok(run(&["audit", "log"], dir, db))
+        .lines()
+        .map(|l| l.split_whitespace().nth(4).unwrap_or("").to_string())
+        .collect()
+}
+
+fn import_twice_adds_nothing_and_totals_equal_the_file(db: &TestDb, dir: &Path) {
+    let mapping = set_up(dir, &db.url);
+    std::fs::write(dir.join("ledger.csv"), LEDGER).unwrap();
+    let first = ok(import(dir, &db.url, "ledger.csv", &mapping));
+    assert!(first.contains("postings         4"), "{first}");
+    assert!(first.contains("control total    £4,010,000.03"), "{first}");
+    assert!(first.contains("credits          -£0.01"), "{first}");
+    let second = ok(import(dir, &db.url, "ledger.csv", &mapping));
+    assert!(second.contains("already imported"), "{second}");
+    assert!(second.contains("Nothing was added"), "{second}");
+
+    let m = monitor_json(dir, &db.url, "2024/25-P12");
+    assert_eq!(m["monitoring"]["totals"]["actual_to_date"], "4010000.03");
+    let p06 = monitor_json(dir, &db.url, "2024/25-P06");
+    assert_eq!(
+        p06["monitoring"]["totals"]["actual_to_date"], "3500000.00",
+        "to P06: T-1 and T-2 only"
+    );
+    let imports = audit_actions(dir, &db.url)
+        .iter()
+        .filter(|a| *a == "ledger.import")
+        .count();
+    assert_eq!(imports, 1, "one import recorded, not two");
+    ok(run(&["audit", "verify"], dir, &db.url));
+}
+
+fn one_bad_row_among_many_changes_nothing_and_is_named(db: &TestDb, dir: &Path) {
+    let mapping = set_up(dir, &db.url);
+    // Many good rows in the pool's terms, one bad amount near the end: by then batches have
+    // been written inside the open transaction, which must all be rolled back.
+    let rows = ROWS_FOR_THE_BAD_ROW_TEST;
+    let bad_line = rows - rows / 10 + 1;
+    let mut csv = String::with_capacity(rows * 64);
+    csv.push_str("date,fund,service,partner,subjective,supplier,reference,amount\n");
+    for i in 0..rows {
+        let line = i + 2;
+        let amount = if line == bad_line {
+            "12.3.4".to_string()
+        } else {
+            format!("{}.{:02}", 10 + i % 900, i % 100)
+        };
+        let month = 4 + (i % 9);
+        csv.push_str(&format!(
+            "2024-{month:02}-15,pool,Home care,council,5101,Ashdown Care Ltd,R-{i:08},{amount}\n"
+        ));
+    }
+    std::fs::write(dir.join("big.csv"), &csv).unwrap();
+    let out = import(dir, &db.url, "big.csv", &mapping);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("big.csv:{bad_line}: column amount: '12.3.4'")),
+        "{err}"
+    );
+    assert!(err.contains("1 bad row; nothing was imported"), "{err}");
+    let m = monitor_json(dir, &db.url, "2024/25-P12");
+    assert_eq!(m["monitoring"]["totals"]["actual_to_date"], "0.00");
+    assert!(!audit_actions(dir, &db.url).contains(&"ledger.import".to_string()));
+
+    // The corrected file then imports whole.
+    let fixed = csv.replace(",12.3.4\n", ",12.34\n");
+    std::fs::write(dir.join("big.csv"), &fixed).unwrap();
+    let done = ok(import(dir, &db.url, "big.csv", &mapping));
+    assert!(
+        done.contains(&format!(
+            "postings         {}",
+            grouped(u64::try_from(rows).unwrap())
+        )),
+        "{done}"
+    );
+}
+
+/// A million rows: one bad row among them must undo the 180 batches already written.
+const ROWS_FOR_THE_BAD_ROW_TEST: usize = 1_000_000;
+
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn closed_period_refuses_postings_and_a_repeated_reference_is_refused(db: &TestDb, dir: &Path) {
+    let mapping = set_up(dir, &db.url);
+    ok(run(
+        &["close-period", "2024/25-P01", "--agreement", "test-pool"],
+        dir,
+        &db.url,
+    ));
+    std::fs::write(dir.join("ledger.csv"), LEDGER).unwrap();
+    let out = import(dir, &db.url, "ledger.csv", &mapping);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("closed"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    let m = monitor_json(dir, &db.url, "2024/25-P12");
+    assert_eq!(m["monitoring"]["totals"]["actual_to_date"], "0.00");
+
+    // Without the April posting the file imports; another file repeating a reference does not.
+    let later: String =
+        LEDGER
+            .lines()
+            .filter(|l| !l.contains(",T-1,"))
+            .fold(String::new(), |mut s, l| {
+                s.push_str(l);
+                s.push('\n');
+                s
+            });
+    std::fs::write(dir.join("later.csv"), &later).unwrap();
+    ok(import(dir, &db.url, "later.csv", &mapping));
+    let again = format!("{later}2024-10-01,pool,Home care,icb,5101,X,T-9,1.00\n");
+    std::fs::write(dir.join("again.csv"), again).unwrap();
+    let out = import(dir, &db.url, "again.csv", &mapping);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("T-2"), "{}", stderr(&out));
+    let m = monitor_json(dir, &db.url, "2024/25-P12");
+    assert_eq!(m["monitoring"]["totals"]["actual_to_date"], "2510000.03");
+}
+
+fn settlement_shares_the_overspend_to_the_penny(db: &TestDb, dir: &Path) {
+    let mapping = set_up(dir, &db.url);
+    std::fs::write(dir.join("ledger.csv"), LEDGER).unwrap();
+    ok(import(dir, &db.url, "ledger.csv", &mapping));
+    let csv = ok(run(
+        &[
+            "settle",
+            "--agreement",
+            "test-pool",
+            "--year",
+            "2024/25",
+            "--format",
+            "csv",
+        ],
+        dir,
+        &db.url,
+    ));
+    // £10,000.03 pro rata 1:3 is £2,500.0075 and £7,500.0225: 250,000 and 750,002 pence, and
+    // the odd penny goes to the larger remainder (the council's .75).
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "fund,year,partner,is_host,contribution_due,contribution_received,own_spend,risk_share,balance,position"
+    );
+    let council = lines.iter().find(|l| l.contains(",council,")).unwrap();
+    let icb = lines.iter().find(|l| l.contains(",icb,")).unwrap();
+    assert!(
+        council.contains(",true,1000000.00,1000000.00,"),
+        "{council}"
+    );
+    assert!(council.contains(",2500.01,"), "{council}");
+    assert!(icb.contains(",false,3000000.00,3000000.00,"), "{icb}");
+    assert!(icb.ends_with(",7500.02,7500.02,owes-host"), "{icb}");
+    let table = ok(run(
+        &["settle", "--agreement", "test-pool", "--year", "2024/25"],
+        dir,
+        &db.url,
+    ));
+    assert!(
+        table.contains("NHS Test Integrated Care Board owes Test County Council £7,500.02."),
+        "{table}"
+    );
+}
+
+fn budgets_monitoring_and_forecast_override(db: &TestDb, dir: &Path) {
+    let mapping = set_up(dir, &db.url);
+    std::fs::write(dir.join("ledger.csv"), LEDGER).unwrap();
+    ok(import(dir, &db.url, "ledger.csv", &mapping));
+    for (line, amount) in [("Home care", "2,400,000.00"), ("Reablement", "1,600,000")] {
+        ok(run(
+            &[
+                "budget",
+                "set",
+                "--agreement",
+                "test-pool",
+                "--year",
+                "2024/25",
+                "--service-line",
+                line,
+                "--annual",
+                amount,
+                "--reason",
+                "Budget agreed by the board",
+            ],
+            dir,
+            &db.url,
+        ));
+    }
+    // A given phasing that does not add up is refused and changes nothing.
+    let bad = run(
+        &[
+            "budget",
+            "set",
+            "--agreement",
+            "test-pool",
+            "--year",
+            "2024/25",
+            "--service-line",
+            "Home care",
+            "--annual",
+            "1200",
+            "--phasing",
+            "100;100;100;100;100;100;100;100;100;100;100;99.99",
+            "--reason",
+            "typo",
+        ],
+        dir,
+        &db.url,
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("adds up to £1,199.99"),
+        "{}",
+        stderr(&bad)
+    );
+    let list = ok(run(
+        &[
+            "budget",
+            "list",
+            "--agreement",
+            "test-pool",
+            "--year",
+            "2024/25",
+        ],
+        dir,
+        &db.url,
+    ));
+    assert!(list.contains("£4,000,000.00"), "{list}");
+    assert!(!list.contains("£1,200.00"), "{list}");
+
+    // To P06: Home care £1.5m actual against £1.2m budget to date; run rate 12/6.
+    let m = monitor_json(dir, &db.url, "2024/25-P06");
+    let rows = m["monitoring"]["rows"].as_array().unwrap();
+    let home = rows.iter().find(|r| r["key"] == "Home care").unwrap();
+    assert_eq!(home["budget_to_date"], "1200000.00");
+    assert_eq!(home["actual_to_date"], "1500000.00");
+    assert_eq!(home["forecast_outturn"], "3000000.00");
+    assert_eq!(home["variance"], "600000.00");
+    assert_eq!(home["rag"], "red");
+
+    ok(run(
+        &[
+            "forecast",
+            "--agreement",
+            "test-pool",
+            "--period",
+            "2024/25-P06",
+            "--service-line",
+            "Home care",
+            "--outturn",
+            "2,450,000",
+            "--reason",
+            "April's payment was for the year",
+        ],
+        dir,
+        &db.url,
+    ));
+    let m = monitor_json(dir, &db.url, "2024/25-P06");
+    let rows = m["monitoring"]["rows"].as_array().unwrap();
+    let home = rows.iter().find(|r| r["key"] == "Home care").unwrap();
+    assert_eq!(home["forecast_outturn"], "2450000.00");
+    assert_eq!(home["forecast_basis"], "override");
+    // The partners' exposure adds up to the fund's forecast variance.
+    let variance = m["exposure"]["variance"].as_str().unwrap().to_string();
+    let shares: Vec<String> = m["exposure"]["partners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["amount"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shares.len(), 2);
+    let pence = |t: &str| -> i64 { t.replace('.', "").parse().unwrap() };
+    assert_eq!(
+        shares.iter().map(|s| pence(s)).sum::<i64>(),
+        pence(&variance)
+    );
+}
+
+macro_rules! both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $case() {
+                    let dir = super::scratch(concat!("sqlite-", stringify!($case)));
+                    let db = super::sqlite_db(&dir);
+                    super::$case(&db, &dir);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $case() {
+                    let Some(db) = super::postgres_db() else { return };
+                    let dir = super::scratch(concat!("pg-", stringify!($case)));
+                    super::$case(&db, &dir);
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    import_twice_adds_nothing_and_totals_equal_the_file,
+    one_bad_row_among_many_changes_nothing_and_is_named,
+    closed_period_refuses_postings_and_a_repeated_reference_is_refused,
+    settlement_shares_the_overspend_to_the_penny,
+    budgets_monitoring_and_forecast_override,
+);
+
+#[test]
+fn statements_open_as_pdf_xlsx_and_csv() {
+    use calamine::{Reader, Xlsx};
+    let dir = scratch("statements");
+    let db = sqlite_db(&dir);
+    let mapping = set_up(&dir, &db.url);
+    std::fs::write(dir.join("ledger.csv"), LEDGER).unwrap();
+    ok(import(&dir, &db.url, "ledger.csv", &mapping));
+    ok(run(
+        &[
+            "statement",
+            "--agreement",
+            "test-pool",
+            "--quarter",
+            "2024/25-Q2",
+            "--format",
+            "pdf",
+            "--output",
+            "q2.pdf",
+        ],
+        &dir,
+        &db.url,
+    ));
+    let text = Command::new("pdftotext")
+        .args(["-layout", "q2.pdf", "-"])
+        .current_dir(&dir)
+        .output()
+        .expect("pdftotext runs: install the Debian package poppler-utils");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("quarterly statement, 2024/25-Q2"), "{text}");
+    assert!(text.contains("Test County Council"), "{text}");
+    assert!(
+        text.contains("£3,500,000.00"),
+        "actual to the end of P06:\n{text}"
+    );
+
+    ok(run(
+        &[
+            "statement",
+            "--agreement",
+            "test-pool",
+            "--year",
+            "2024/25",
+            "--format",
+            "xlsx",
+            "--output",
+            "year.xlsx",
+        ],
+        &dir,
+        &db.url,
+    ));
+    let mut book: Xlsx<_> = calamine::open_workbook(dir.join("year.xlsx")).unwrap();
+    let sheets = book.sheet_names();
+    assert!(sheets.iter().any(|s| s == "Income"), "{sheets:?}");
+    let income = book.worksheet_range("Income").unwrap();
+    let has = |v: f64| {
+        income.rows().any(|r| {
+            r.iter()
+                .any(|c| matches!(c, calamine::Data::Float(f) if *f == v))
+        })
+    };
+    assert!(has(1_000_000.0) && has(3_000_000.0), "{income:?}");
+
+    ok(run(
+        &[
+            "statement",
+            "--agreement",
+            "test-pool",
+            "--year",
+            "2024/25",
+            "--format",
+            "csv",
+            "--output",
+            "year",
+        ],
+        &dir,
+        &db.url,
+    ));
+    let expenditure = std::fs::read_dir(dir.join("year"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("Expenditure"))
+        .expect("an expenditure CSV");
+    let csv = std::fs::read_to_string(expenditure).unwrap();
+    assert!(csv.contains("4010000.03"), "{csv}");
+}
