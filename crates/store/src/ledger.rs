@@ -279,3 +279,48 @@ pub struct ForecastOverrideRow {
     pub outturn_pence: i64,
     pub reason: String,
 }
+
+/// What a payment is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PaymentKind {
+    /// A partner's contribution to a fund: the item is the fund's id.
+    Contribution,
+    /// A funding transfer: the item is the transfer's id.
+    Transfer,
+}
+
+impl PaymentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentKind::Contribution => "contribution",
+            PaymentKind::Transfer => "transfer",
+        }
+    }
+}
+
+/// A payment of a contribution or a funding transfer, as received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PaymentRow {
+    pub partnership_key: String,
+    /// The remittance or payment reference; unique in the partnership.
+    pub reference: String,
+    pub kind: PaymentKind,
+    /// The fund's id (a contribution) or the transfer's id.
+    pub item: String,
+    /// Who paid.
+    pub partner: String,
+    /// The financial year it is for: 2024 for 2024/25.
+    pub year_start: i64,
+    /// ISO date.
+    pub paid_on: String,
+    pub amount_pence: i64,
+}
+
+/// A payment as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredPayment {
+    pub payment: PaymentRow,
+    pub recorded_at: String,
+    pub recorded_by: String,
+}

@@ -121,7 +121,7 @@ async fn closed_set(tx: &mut Tx, key: &str) -> Result<HashSet<(i64, i64)>, sqlx:
     .collect()
 }
 
-async fn partnership_exists(tx: &mut Tx, key: &str) -> Result<bool, sqlx::Error> {
+pub(crate) async fn partnership_exists(tx: &mut Tx, key: &str) -> Result<bool, sqlx::Error> {
     Ok(tx
         .fetch_optional(
             "SELECT partnership_key FROM partnership WHERE partnership_key = $1",
@@ -131,7 +131,7 @@ async fn partnership_exists(tx: &mut Tx, key: &str) -> Result<bool, sqlx::Error>
         .is_some())
 }
 
-fn no_partnership(key: &str) -> StoreError {
+pub(crate) fn no_partnership(key: &str) -> StoreError {
     StoreError::Invalid(format!(
         "there is no partnership {key:?}; load its agreement first"
     ))
@@ -1319,6 +1319,23 @@ pub(crate) async fn postings(
         .await
         .and_then(|rows| rows.iter().map(stored_posting).collect())
         .map_err(failed)
+}
+
+pub(crate) async fn posting(
+    pool: &Pool,
+    key: &str,
+    reference: &str,
+) -> Result<Option<StoredPosting>, StoreError> {
+    let sql = format!(
+        "SELECT {POSTING_COLUMNS} FROM ledger_posting \
+         WHERE partnership_key = $1 AND reference = $2"
+    );
+    pool.fetch_optional(&sql, &[Arg::Text(key), Arg::Text(reference)])
+        .await
+        .and_then(|row| row.as_ref().map(stored_posting).transpose())
+        .map_err(StoreError::doing(format!(
+            "read posting {reference:?} of {key}"
+        )))
 }
 
 pub(crate) async fn imports(pool: &Pool, key: &str) -> Result<Vec<ImportRow>, StoreError> {

@@ -21,6 +21,7 @@ mod db;
 mod error;
 mod ledger;
 mod ledger_store;
+mod payments;
 mod sql_store;
 
 use std::str::FromStr;
@@ -37,7 +38,8 @@ pub use error::StoreError;
 pub use ledger::{
     BudgetLineRow, BudgetRevisionRow, BudgetRow, CommitmentRow, CorrectionRow, ForecastOverrideRow,
     ImportHeader, ImportOutcome, ImportRow, ImportSession, ImportStart, ImportSummaryRow,
-    PostingFilter, PostingRow, ReclassifyRow, StoredCommitment, StoredPosting, TotalsRow,
+    PaymentKind, PaymentRow, PostingFilter, PostingRow, ReclassifyRow, StoredCommitment,
+    StoredPayment, StoredPosting, TotalsRow,
 };
 
 use sql_store::SqlStore;
@@ -335,6 +337,25 @@ pub trait Store: Send + Sync {
 
     /// The files imported into a partnership, oldest first.
     async fn imports(&self, key: &str) -> Result<Vec<ImportRow>, StoreError>;
+
+    /// Records a payment of a contribution or a funding transfer. Refused if its reference is
+    /// already recorded. Audit action `payment.record`.
+    async fn record_payment(
+        &self,
+        actor: &Actor,
+        at: &str,
+        payment: PaymentRow,
+    ) -> Result<(), StoreError>;
+
+    /// The payments recorded for a financial year, by date then reference.
+    async fn payments(&self, key: &str, year_start: i64) -> Result<Vec<StoredPayment>, StoreError>;
+
+    /// The posting (imported line or correction) with this reference, if there is one.
+    async fn posting(
+        &self,
+        key: &str,
+        reference: &str,
+    ) -> Result<Option<StoredPosting>, StoreError>;
 }
 
 /// How long to wait for a PostgreSQL server before saying it cannot be reached.

@@ -12,14 +12,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::audit::{AuditRecord, AuditVerification, GENESIS_HASH, canonical_json};
 use crate::db::{Arg, Pool, Row, Tx};
 use crate::ledger_store::{self, period_text};
+use crate::payments;
 use crate::{
     Actor, AgreementLoad, AgreementSummary, CONNECT_TIMEOUT, LoadOutcome, PartnerRow, Store,
     StoreError, StoredAgreement, VersionInfo, redact,
 };
 use crate::{
     BudgetLineRow, BudgetRevisionRow, BudgetRow, CommitmentRow, CorrectionRow, ForecastOverrideRow,
-    ImportHeader, ImportRow, ImportStart, PostingFilter, ReclassifyRow, StoredCommitment,
-    StoredPosting, TotalsRow,
+    ImportHeader, ImportRow, ImportStart, PaymentRow, PostingFilter, ReclassifyRow,
+    StoredCommitment, StoredPayment, StoredPosting, TotalsRow,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -153,6 +154,7 @@ enum Command {
         reason: String,
     },
     SetForecastOverride(ForecastOverrideRow),
+    RecordPayment(PaymentRow),
 }
 
 impl Command {
@@ -166,6 +168,7 @@ impl Command {
             Command::SetBudget(b) => &b.partnership_key,
             Command::RecordCommitment(c) => &c.partnership_key,
             Command::SetForecastOverride(f) => &f.partnership_key,
+            Command::RecordPayment(p) => &p.partnership_key,
         }
     }
 
@@ -197,6 +200,9 @@ impl Command {
                 "set forecast override {}/{} of {}",
                 f.fund, f.service_line, f.partnership_key
             ),
+            Command::RecordPayment(p) => {
+                format!("record payment {} in {}", p.reference, p.partnership_key)
+            }
         }
     }
 }
@@ -299,6 +305,9 @@ impl SqlStore {
             }
             Command::SetForecastOverride(f) => {
                 ledger_store::apply_set_forecast(&mut tx, actor, at, f, &doing).await?
+            }
+            Command::RecordPayment(p) => {
+                payments::apply_record_payment(&mut tx, actor, at, p, &doing).await?
             }
         };
         match &change.audit {
@@ -980,6 +989,33 @@ impl Store for SqlStore {
 
     async fn imports(&self, key: &str) -> Result<Vec<ImportRow>, StoreError> {
         ledger_store::imports(&self.pool, key).await
+    }
+
+    async fn record_payment(
+        &self,
+        actor: &Actor,
+        at: &str,
+        payment: PaymentRow,
+    ) -> Result<(), StoreError> {
+        match self
+            .write(actor, at, Command::RecordPayment(payment))
+            .await?
+        {
+            CommandResult::Done => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn payments(&self, key: &str, year_start: i64) -> Result<Vec<StoredPayment>, StoreError> {
+        payments::payments(&self.pool, key, year_start).await
+    }
+
+    async fn posting(
+        &self,
+        key: &str,
+        reference: &str,
+    ) -> Result<Option<StoredPosting>, StoreError> {
+        ledger_store::posting(&self.pool, key, reference).await
     }
 }
 

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use concordat_store::{
     Actor, AgreementLoad, BudgetRow, CommitmentRow, CorrectionRow, ForecastOverrideRow,
     GENESIS_HASH, ImportHeader, ImportOutcome, ImportStart, ImportSummaryRow, LoadOutcome,
-    MismatchReason, PartnerRow, PostingFilter, PostingRow, ReclassifyRow, Store, StoreError,
-    canonical_json, open,
+    MismatchReason, PartnerRow, PaymentKind, PaymentRow, PostingFilter, PostingRow, ReclassifyRow,
+    Store, StoreError, canonical_json, open,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -232,6 +232,7 @@ conformance!(
     commitments_are_recorded_and_released,
     forecast_overrides_replace_and_list,
     totals_equal_postings_after_any_sequence,
+    payments_are_recorded_once_and_listed_by_date,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -382,6 +383,7 @@ async fn fresh_database_has_the_schema_and_is_empty(db: &TestDb) {
         "budget_revision",
         "commitment",
         "forecast_override",
+        "payment",
     ] {
         store
             .execute_raw_for_tests(&format!(
@@ -1689,6 +1691,18 @@ async fn corrections_need_their_posting_and_update_totals(db: &TestDb) {
         (None, -1_234)
     );
     assert_eq!(totals_sum(&*store, "p").await, (10_000 - 1_234, 2));
+    // Both are found by reference: the correction with the link to what it corrects.
+    let found = store.posting("p", "R1-c1").await.unwrap().unwrap();
+    assert_eq!(found.posting.corrects_reference.as_deref(), Some("R1"));
+    assert_eq!(found.posting.amount_pence, -1_234);
+    let original = store.posting("p", "R1").await.unwrap().unwrap();
+    assert!(
+        original.import_id.is_some(),
+        "an imported line names its import"
+    );
+    assert_eq!(original.posting.amount_pence, 10_000);
+    assert!(store.posting("p", "NOPE").await.unwrap().is_none());
+    assert!(store.posting("other", "R1").await.unwrap().is_none());
     let record = store.audit_log(Some("p")).await.unwrap().pop().unwrap();
     assert_eq!(record.action, "ledger.correction");
     assert_eq!(
@@ -2088,5 +2102,70 @@ async fn totals_equal_postings_after_any_sequence(db: &TestDb) {
         "the sequence should touch many funds and periods"
     );
     assert_eq!(from_totals, from_postings);
+    assert_chain_intact(&*store).await;
+}
+
+fn payment(reference: &str, paid_on: &str, amount_pence: i64) -> PaymentRow {
+    PaymentRow {
+        partnership_key: "p".into(),
+        reference: reference.into(),
+        kind: PaymentKind::Contribution,
+        item: "bcf".into(),
+        partner: "council".into(),
+        year_start: Y,
+        paid_on: paid_on.into(),
+        amount_pence,
+    }
+}
+
+async fn payments_are_recorded_once_and_listed_by_date(db: &TestDb) {
+    let store = db.open().await;
+    let e = store
+        .record_payment(&alice(), T1, payment("BACS-1", "2024-04-01", 100))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no partnership"), "{e}");
+    ledger_partnership(&*store, "p").await;
+    store
+        .record_payment(&alice(), T1, payment("BACS-2", "2024-07-01", 250_000))
+        .await
+        .unwrap();
+    store
+        .record_payment(&alice(), T1, payment("BACS-1", "2024-04-01", 250_001))
+        .await
+        .unwrap();
+    let audit_before = audit_count(&*store).await;
+    let e = store
+        .record_payment(&bob(), T2, payment("BACS-1", "2024-10-01", 5))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("BACS-1") && e.contains("already"), "{e}");
+    let e = store
+        .record_payment(&bob(), T2, payment("BACS-3", "1 October 2024", 5))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ISO date"), "{e}");
+    assert_eq!(
+        audit_count(&*store).await,
+        audit_before,
+        "refusals write nothing"
+    );
+    let listed = store.payments("p", Y).await.unwrap();
+    let refs: Vec<_> = listed
+        .iter()
+        .map(|p| p.payment.reference.as_str())
+        .collect();
+    assert_eq!(refs, ["BACS-1", "BACS-2"], "by date");
+    assert_eq!(listed[0].payment, payment("BACS-1", "2024-04-01", 250_001));
+    assert_eq!(listed[0].recorded_by, alice().name);
+    assert!(store.payments("p", Y + 1).await.unwrap().is_empty());
+    let record = store.audit_log(Some("p")).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (record.action.as_str(), record.entity.as_str()),
+        ("payment.record", "payment:p:BACS-1")
+    );
     assert_chain_intact(&*store).await;
 }
