@@ -130,6 +130,21 @@ enum Command {
     Statement(money_cmds::StatementArgs),
     /// The year-end settlement under the risk share, to the penny: who owes whom.
     Settle(money_cmds::SettleArgs),
+    /// Post a correction to an existing posting into an open period, linked to what it
+    /// corrects.
+    Correct(money_cmds::CorrectArgs),
+    /// Move a posting (typically one in suspense) to where it belongs: a reversal and a
+    /// re-posting, both in an open period.
+    Reclassify(money_cmds::ReclassifyArgs),
+    /// List postings of a fund's year, to drill down from a total.
+    Postings(money_cmds::PostingsArgs),
+    /// The ledger files imported into a partnership: when, by whom, rows and control total.
+    Imports {
+        #[arg(long)]
+        agreement: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// Close (lock) a period: it then accepts no more postings. Refused while postings in it
     /// are in suspense.
     ClosePeriod {
@@ -222,6 +237,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Monitor(args) => runtime()?.block_on(money_cmds::monitor_cmd(args)),
         Command::Statement(args) => runtime()?.block_on(money_cmds::statement_cmd(args)),
         Command::Settle(args) => runtime()?.block_on(money_cmds::settle_cmd(args)),
+        Command::Correct(args) => runtime()?.block_on(money_cmds::correct_cmd(args)),
+        Command::Reclassify(args) => runtime()?.block_on(money_cmds::reclassify_cmd(args)),
+        Command::Postings(args) => runtime()?.block_on(money_cmds::postings_cmd(args)),
+        Command::Imports { agreement, db } => {
+            runtime()?.block_on(money_cmds::imports_cmd(agreement, db))
+        }
         Command::ClosePeriod {
             period,
             agreement,

@@ -1140,3 +1140,266 @@ pub(crate) async fn close_period_cmd(
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Args)]
+pub(crate) struct CorrectArgs {
+    #[arg(long)]
+    agreement: String,
+    /// The reference of the posting corrected.
+    #[arg(long)]
+    corrects: String,
+    /// The correction's own reference; unique in the partnership.
+    #[arg(long)]
+    reference: String,
+    /// The correction's amount: negative to take spend off, positive to add it.
+    #[arg(long, allow_hyphen_values = true)]
+    amount: Money,
+    /// The open period the correction goes into, e.g. 2024/25-P07.
+    #[arg(long)]
+    period: Period,
+    /// The correction's date (in the period); the period's last day by default.
+    #[arg(long)]
+    date: Option<jiff::civil::Date>,
+    /// Where the correction is posted; the corrected posting's own by default.
+    #[arg(long)]
+    service_line: Option<String>,
+    #[arg(long)]
+    partner: Option<String>,
+    #[arg(long)]
+    locality: Option<String>,
+    /// Why, for the record.
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ReclassifyArgs {
+    #[arg(long)]
+    agreement: String,
+    /// The posting to move (typically one in suspense).
+    #[arg(long)]
+    reference: String,
+    /// Where it belongs; each left out keeps the posting's own.
+    #[arg(long)]
+    fund: Option<String>,
+    #[arg(long)]
+    service_line: Option<String>,
+    #[arg(long)]
+    partner: Option<String>,
+    #[arg(long)]
+    locality: Option<String>,
+    /// The open period both corrections go into, e.g. 2024/25-P07.
+    #[arg(long)]
+    period: Period,
+    #[arg(long)]
+    date: Option<jiff::civil::Date>,
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct PostingsArgs {
+    #[command(flatten)]
+    target: FundArgs,
+    #[arg(long)]
+    year: FinancialYear,
+    /// Only this period, e.g. 2024/25-P06.
+    #[arg(long)]
+    period: Option<Period>,
+    #[arg(long)]
+    service_line: Option<String>,
+    #[arg(long)]
+    partner: Option<String>,
+    #[arg(long)]
+    locality: Option<String>,
+    /// At most this many, from the first by date and reference.
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    #[arg(long, default_value_t = 0)]
+    offset: i64,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+fn posting_date(period: Period, date: Option<jiff::civil::Date>) -> Result<jiff::civil::Date> {
+    let date = date.unwrap_or_else(|| period.last_day());
+    if Period::containing(date) != period {
+        bail!("--date {date} is not in {period}");
+    }
+    Ok(date)
+}
+
+pub(crate) async fn correct_cmd(args: CorrectArgs) -> Result<ExitCode> {
+    let store = open(&args.db).await?;
+    let agreement = finance::stored_agreement(store.as_ref(), &args.agreement).await?;
+    let Some(original) = store.posting(&agreement.id, &args.corrects).await? else {
+        bail!(
+            "there is no posting with reference '{}' in {} to correct",
+            args.corrects,
+            agreement.id
+        );
+    };
+    let o = original.posting;
+    let partner = args.partner.or(o.partner);
+    let locality = args.locality.or(o.locality);
+    if let Some(p) = &partner {
+        finance::check_partner(&agreement, p)?;
+    }
+    if let Some(l) = &locality {
+        finance::check_locality(&agreement, l)?;
+    }
+    let date = posting_date(args.period, args.date)?;
+    let stored = store
+        .post_correction(
+            &actor(&args.db),
+            &now(),
+            &agreement.id,
+            concordat_store::CorrectionRow {
+                reference: args.reference,
+                corrects_reference: args.corrects.clone(),
+                date: date.to_string(),
+                year_start: i64::from(args.period.year().start_year()),
+                period: i64::from(args.period.number()),
+                fund: o.fund,
+                service_line: args.service_line.unwrap_or(o.service_line),
+                partner,
+                locality,
+                amount_pence: args.amount.pence(),
+                reason: args.reason,
+            },
+        )
+        .await?;
+    println!(
+        "correction {} of {} posted into {} ({}), correcting {}",
+        stored.posting.reference,
+        args.amount,
+        args.period,
+        stored.posting.service_line,
+        args.corrects
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn reclassify_cmd(args: ReclassifyArgs) -> Result<ExitCode> {
+    let store = open(&args.db).await?;
+    let agreement = finance::stored_agreement(store.as_ref(), &args.agreement).await?;
+    let Some(original) = store.posting(&agreement.id, &args.reference).await? else {
+        bail!(
+            "there is no posting with reference '{}' in {}",
+            args.reference,
+            agreement.id
+        );
+    };
+    let o = original.posting;
+    let fund = match args.fund {
+        Some(f) => finance::fund(&agreement, &f)?.id.clone(),
+        None => o.fund,
+    };
+    let partner = args.partner.or(o.partner);
+    let locality = args.locality.or(o.locality);
+    if let Some(p) = &partner {
+        finance::check_partner(&agreement, p)?;
+    }
+    if let Some(l) = &locality {
+        finance::check_locality(&agreement, l)?;
+    }
+    let date = posting_date(args.period, args.date)?;
+    let [out, into] = store
+        .reclassify(
+            &actor(&args.db),
+            &now(),
+            &agreement.id,
+            concordat_store::ReclassifyRow {
+                reference: args.reference.clone(),
+                fund,
+                service_line: args.service_line.unwrap_or(o.service_line),
+                partner,
+                locality,
+                date: date.to_string(),
+                year_start: i64::from(args.period.year().start_year()),
+                period: i64::from(args.period.number()),
+                reason: args.reason,
+            },
+        )
+        .await?;
+    println!(
+        "{} moved in {}: {} reverses it from {} and {} posts it to {} {}",
+        args.reference,
+        args.period,
+        out.posting.reference,
+        out.posting.service_line,
+        into.posting.reference,
+        into.posting.fund,
+        into.posting.service_line
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn postings_cmd(args: PostingsArgs) -> Result<ExitCode> {
+    let store = open(&args.db).await?;
+    let agreement = finance::stored_agreement(store.as_ref(), &args.target.agreement).await?;
+    let fund = finance::fund_or_only(&agreement, args.target.fund.as_deref())?;
+    if let Some(p) = args.period
+        && p.year() != args.year
+    {
+        bail!("--period {p} is not in {}", args.year);
+    }
+    let filter = concordat_store::PostingFilter {
+        fund: Some(fund.id.clone()),
+        year_start: i64::from(args.year.start_year()),
+        period_from: args.period.map(|p| i64::from(p.number())),
+        period_to: args.period.map(|p| i64::from(p.number())),
+        service_line: args.service_line,
+        partner: args.partner,
+        locality: args.locality,
+    };
+    let list = store
+        .postings(&agreement.id, &filter, args.limit, args.offset)
+        .await?;
+    if list.is_empty() {
+        println!("No postings match.");
+    }
+    for p in list {
+        let p = p.posting;
+        println!(
+            "{} P{:02} {:<18} {:<32} {:<14} {:>16} {}{}",
+            p.date,
+            p.period,
+            p.reference,
+            p.service_line,
+            p.partner.as_deref().unwrap_or("-"),
+            Money::from_pence(p.amount_pence).to_string(),
+            p.supplier.or(p.description).unwrap_or_default(),
+            p.corrects_reference
+                .map(|r| format!(" (corrects {r})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn imports_cmd(agreement: String, db: DatabaseArgs) -> Result<ExitCode> {
+    let store = open(&db).await?;
+    let agreement = finance::stored_agreement(store.as_ref(), &agreement).await?;
+    let list = store.imports(&agreement.id).await?;
+    if list.is_empty() {
+        println!("Nothing has been imported into {} yet.", agreement.id);
+    }
+    for i in list {
+        println!(
+            "#{:<4} {} by {}: {} — {} postings, control total {} (sha256 {})",
+            i.import_id,
+            i.imported_at,
+            i.imported_by,
+            i.file_name,
+            crate::import::grouped(i.rows),
+            Money::from_pence(i.control_total_pence),
+            &i.file_sha256[..12.min(i.file_sha256.len())]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
