@@ -268,3 +268,38 @@ pub(crate) async fn other_pools_underspend(
     }
     Ok(spare)
 }
+
+/// Contributions received for a fund's year, by partner, from the payments recorded up to
+/// `up_to` (every payment when `None`). `None` when no contribution to the fund has been
+/// recorded as paid for the year at all: the statements then take contributions as received
+/// when due, which is what a partnership that does not record payments in Concordat expects.
+pub(crate) async fn contributions_received(
+    store: &dyn Store,
+    key: &str,
+    fund: &Fund,
+    year: FinancialYear,
+    up_to: Option<jiff::civil::Date>,
+) -> Result<Option<BTreeMap<String, Money>>> {
+    let payments: Vec<_> = store
+        .payments(key, i64::from(year.start_year()))
+        .await?
+        .into_iter()
+        .map(|p| p.payment)
+        .filter(|p| p.kind == concordat_store::PaymentKind::Contribution && p.item == fund.id)
+        .collect();
+    if payments.is_empty() {
+        return Ok(None);
+    }
+    let mut received: BTreeMap<String, Money> = BTreeMap::new();
+    for p in payments {
+        let counted = match up_to {
+            None => true,
+            Some(day) => p.paid_on.as_str() <= day.to_string().as_str(),
+        };
+        if counted {
+            let e = received.entry(p.partner).or_default();
+            *e = e.checked_add(Money::from_pence(p.amount_pence))?;
+        }
+    }
+    Ok(Some(received))
+}

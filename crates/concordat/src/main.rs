@@ -15,6 +15,7 @@ mod demo;
 mod finance;
 mod import;
 mod money_cmds;
+mod payments_cmd;
 mod summarize;
 mod summary;
 
@@ -145,6 +146,25 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Payments received: contributions to funds and funding transfers.
+    Payment {
+        #[command(subcommand)]
+        command: payments_cmd::PaymentCommand,
+    },
+    /// Each contribution's and funding transfer's instalments for a year: what has fallen
+    /// due, what has been paid, what is outstanding.
+    Schedule {
+        #[arg(long)]
+        agreement: String,
+        /// The financial year, e.g. 2024/25.
+        #[arg(long)]
+        year: concordat_core::FinancialYear,
+        /// The day to work it out at (YYYY-MM-DD); today by default.
+        #[arg(long)]
+        as_at: Option<Date>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// Close (lock) a period: it then accepts no more postings. Refused while postings in it
     /// are in suspense.
     ClosePeriod {
@@ -243,6 +263,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Imports { agreement, db } => {
             runtime()?.block_on(money_cmds::imports_cmd(agreement, db))
         }
+        Command::Payment { command } => runtime()?.block_on(payments_cmd::payment_cmd(command)),
+        Command::Schedule {
+            agreement,
+            year,
+            as_at,
+            db,
+        } => runtime()?.block_on(payments_cmd::schedule_cmd(agreement, year, as_at, db)),
         Command::ClosePeriod {
             period,
             agreement,

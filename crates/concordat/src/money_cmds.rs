@@ -895,6 +895,9 @@ pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
         finance::other_pools_underspend(store.as_ref(), agreement, fund, as_at, args.method)
             .await?;
     let ctx = report_context(agreement, fund, &actor(&args.db).name);
+    let up_to = args.quarter.map(|q| q.last_day());
+    let received =
+        finance::contributions_received(store.as_ref(), &agreement.id, fund, year, up_to).await?;
     let (report, stem) = match args.quarter {
         Some(quarter) => {
             let s = statement::quarterly_statement(&QuarterlyInput {
@@ -906,7 +909,7 @@ pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
                 overrides: &data.overrides,
                 method: args.method,
                 transfers: &agreement.transfers,
-                received_to_date: None,
+                received_to_date: received.as_ref(),
                 other_pools_underspend: other,
             })?;
             (
@@ -920,7 +923,7 @@ pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
                 year,
                 totals: &data.totals,
                 other_income: Vec::new(),
-                received: None,
+                received,
                 other_pools_underspend: other,
             })?;
             (
@@ -982,13 +985,16 @@ pub(crate) async fn settle_cmd(args: SettleArgs) -> Result<ExitCode> {
         ForecastMethod::RunRate,
     )
     .await?;
+    let received =
+        finance::contributions_received(store.as_ref(), &agreement.id, fund, args.year, None)
+            .await?;
     let settlement = statement::settle(&statement::SettlementInput {
         fund,
         year: args.year,
         spend,
         other_income: Money::ZERO,
         own_spend,
-        received: None,
+        received,
         other_pools_underspend: other,
     })?;
     match args.format {

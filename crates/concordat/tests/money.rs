@@ -190,6 +190,16 @@ partner = "icb"
 year = "2024/25"
 amount = "£3,000,000.00"
 
+[[transfers]]
+id = "s256-2024"
+from = "icb"
+to = "council"
+basis = "s256"
+amount = "£834,000.01"
+year = "2024/25"
+instalments = "quarterly"
+purpose = "Social care that benefits health"
+
 [review]
 every_months = 12
 
@@ -574,7 +584,152 @@ macro_rules! both_backends {
     };
 }
 
+fn payments_set_arrears_against_the_schedules(db: &TestDb, dir: &Path) {
+    let mapping = set_up(dir, &db.url);
+    std::fs::write(dir.join("ledger.csv"), LEDGER).unwrap();
+    ok(import(dir, &db.url, "ledger.csv", &mapping));
+    let pay = |args: &[&str]| {
+        let mut all = vec![
+            "payment",
+            "record",
+            "--agreement",
+            "test-pool",
+            "--year",
+            "2024/25",
+        ];
+        all.extend_from_slice(args);
+        run(&all, dir, &db.url)
+    };
+    ok(pay(&[
+        "--contribution",
+        "pool",
+        "--partner",
+        "council",
+        "--paid-on",
+        "2024-04-01",
+        "--amount",
+        "1,000,000",
+        "--reference",
+        "BACS-C1",
+    ]));
+    ok(pay(&[
+        "--contribution",
+        "pool",
+        "--partner",
+        "icb",
+        "--paid-on",
+        "2024-04-05",
+        "--amount",
+        "2,000,000",
+        "--reference",
+        "BACS-I1",
+    ]));
+    ok(pay(&[
+        "--transfer",
+        "s256-2024",
+        "--paid-on",
+        "2024-04-02",
+        "--amount",
+        "208,500.01",
+        "--reference",
+        "BACS-T1",
+    ]));
+    // Refused, and nothing written: a repeated reference, a contribution the agreement does
+    // not have, a transfer paid by the wrong partner.
+    let audit_before = audit_actions(dir, &db.url).len();
+    let e = pay(&[
+        "--transfer",
+        "s256-2024",
+        "--paid-on",
+        "2024-07-01",
+        "--amount",
+        "1",
+        "--reference",
+        "BACS-T1",
+    ]);
+    assert!(stderr(&e).contains("BACS-T1"), "{}", stderr(&e));
+    let e = pay(&[
+        "--contribution",
+        "pool",
+        "--partner",
+        "council",
+        "--year",
+        "2025/26",
+        "--paid-on",
+        "2025-04-01",
+        "--amount",
+        "1",
+        "--reference",
+        "X",
+    ]);
+    assert!(!e.status.success());
+    let e = pay(&[
+        "--transfer",
+        "s256-2024",
+        "--partner",
+        "council",
+        "--paid-on",
+        "2024-07-01",
+        "--amount",
+        "1",
+        "--reference",
+        "Y",
+    ]);
+    assert!(stderr(&e).contains("paid by 'icb'"), "{}", stderr(&e));
+    assert_eq!(audit_actions(dir, &db.url).len(), audit_before);
+
+    // As at 1 October: the s256 transfer's first three quarters are due (£208,500.01 then
+    // £208,500.00 twice), one paid; the contributions fell due on 1 April.
+    let schedule = ok(run(
+        &[
+            "schedule",
+            "--agreement",
+            "test-pool",
+            "--year",
+            "2024/25",
+            "--as-at",
+            "2024-10-01",
+        ],
+        dir,
+        &db.url,
+    ));
+    assert!(
+        schedule.contains("due to date £625,500.01, paid £208,500.01, £417,000.00 outstanding"),
+        "{schedule}"
+    );
+    assert!(
+        schedule
+            .contains("due to date £3,000,000.00, paid £2,000,000.00, £1,000,000.00 outstanding"),
+        "{schedule}"
+    );
+    assert!(
+        schedule.contains("2025-01-01 2024/25-P10      £208,500.00\n"),
+        "{schedule}"
+    );
+
+    // The settlement counts what was received: the ICB owes its unpaid £1m and its share.
+    let csv = ok(run(
+        &[
+            "settle",
+            "--agreement",
+            "test-pool",
+            "--year",
+            "2024/25",
+            "--format",
+            "csv",
+        ],
+        dir,
+        &db.url,
+    ));
+    let icb = csv.lines().find(|l| l.contains(",icb,")).unwrap();
+    assert!(
+        icb.contains(",3000000.00,2000000.00,") && icb.ends_with(",7500.02,1007500.02,owes-host"),
+        "{icb}"
+    );
+}
+
 both_backends!(
+    payments_set_arrears_against_the_schedules,
     import_twice_adds_nothing_and_totals_equal_the_file,
     one_bad_row_among_many_changes_nothing_and_is_named,
     closed_period_refuses_postings_and_a_repeated_reference_is_refused,
