@@ -54,6 +54,7 @@ pub async fn run(database_file: &Path) -> Result<ExitCode> {
         .unwrap_or(Path::new("."))
         .join("concordat-demo-ledgers");
     demo_ledgers(store.as_ref(), &actor, &ledgers).await?;
+    demo_aligned(store.as_ref(), &actor, &ledgers).await?;
     let report = store.verify_audit().await?;
     println!(
         "Audit chain: {} records, {}.",
@@ -74,6 +75,9 @@ pub async fn run(database_file: &Path) -> Result<ExitCode> {
     );
     println!(
         "  concordat settle --agreement hertfordshire --fund learning-disability --year 2001/02 --database {url}"
+    );
+    println!(
+        "  concordat monitor --agreement halton-st-helens --period 2008/09-P09 --by partner --database {url}"
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -254,5 +258,174 @@ async fn demo_ledgers(
         println!("  (no example fund has contributions to generate a ledger for)");
     }
     println!();
+    Ok(())
+}
+
+/// The Halton and St Helens lead-commissioning partners' own budget lines for the demo:
+/// (partner, service line, annual budget in pounds, localities its spend is in). The document
+/// gives no figures (its section 8 was left out), so these are illustrative.
+const ALIGNED_LINES: [(&str, &str, i64, &[&str]); 7] = [
+    ("halton", "Older people", 14_200_000, &["halton"]),
+    ("halton", "Learning disability", 9_600_000, &["halton"]),
+    ("st-helens", "Older people", 18_900_000, &["st-helens"]),
+    (
+        "st-helens",
+        "Learning disability",
+        11_300_000,
+        &["st-helens"],
+    ),
+    (
+        "st-helens",
+        "Alcohol and substance misuse",
+        2_400_000,
+        &["st-helens"],
+    ),
+    ("pct", "Mental health", 21_500_000, &["halton", "st-helens"]),
+    (
+        "pct",
+        "Alcohol and substance misuse",
+        3_100_000,
+        &["halton", "st-helens"],
+    ),
+];
+
+/// Two journals a pool manager would want flagged: St Helens money spent in Halton (against
+/// the ring-fence) and Halton money paying for the PCT's mental health line (a cross-subsidy).
+const ALIGNED_JOURNALS: &str = "date,fund,service,partner,locality,subjective,supplier,reference,amount
+2008-11-14,aligned-budgets,Older people,st-helens,halton,5101,Widnes Homecare Ltd,HSH-J-0001,18450.00
+2008-12-05,aligned-budgets,Mental health,halton,halton,5201,Mersey Support CIC,HSH-J-0002,7200.00
+";
+
+/// Halton and St Helens, 2008/09: each partner's own ledger extract, imported one file per
+/// partner as their finance teams would send them, against each partner's own budget lines,
+/// so monitoring by partner, the cross-subsidy check and the ring-fences have figures.
+async fn demo_aligned(
+    store: &dyn concordat_store::Store,
+    actor: &Actor,
+    folder: &Path,
+) -> Result<()> {
+    use concordat_core::budget::BudgetLine;
+    use concordat_core::{FinancialYear, Money};
+    use concordat_ledger::generate::{LedgerSpec, generate};
+    let key = "halton-st-helens";
+    let fund = "aligned-budgets";
+    let Ok(agreement) = crate::finance::stored_agreement(store, key).await else {
+        return Ok(());
+    };
+    let year = FinancialYear::starting(2008).expect("2008/09");
+    let mapping = folder.join("mapping-with-locality.toml");
+    std::fs::write(&mapping, format!("{DEMO_MAPPING}locality = \"locality\"\n"))
+        .with_context(|| format!("cannot write {}", mapping.display()))?;
+    let at = || jiff::Timestamp::now().to_string();
+    println!(
+        "Aligned budgets ({}, 2008/09, illustrative figures):",
+        agreement.title
+    );
+    for (n, partner) in ["halton", "st-helens", "pct"].into_iter().enumerate() {
+        let lines: Vec<_> = ALIGNED_LINES.iter().filter(|l| l.0 == partner).collect();
+        let mut localities: Vec<String> = Vec::new();
+        for l in &lines {
+            for loc in l.3 {
+                if !localities.iter().any(|x| x == loc) {
+                    localities.push(loc.to_string());
+                }
+            }
+        }
+        let budget_pence: i64 = lines.iter().map(|l| l.2 * 100).sum();
+        let mut spec = LedgerSpec {
+            year,
+            funds: vec![(fund.to_string(), 1)],
+            services: lines.iter().map(|l| l.1.to_string()).collect(),
+            partners: vec![(partner.to_string(), 1)],
+            localities,
+            postings: DEMO_POSTINGS / 2,
+            seed: 20_080_401 + n as u64,
+            reference_prefix: format!("HSH-{partner}-"),
+            median_pence: 45_000,
+        };
+        let dry = generate(&spec, std::io::sink())?;
+        let target = i128::from(budget_pence) * i128::from(DEMO_SPEND_BASIS_POINTS[n]) / 10_000;
+        spec.median_pence = i64::try_from(
+            i128::from(spec.median_pence) * target / i128::from(dry.total.pence().max(1)),
+        )
+        .context("demo median")?;
+        let file = folder.join(format!("{key}-{partner}.csv"));
+        generate(
+            &spec,
+            std::io::BufWriter::new(
+                std::fs::File::create(&file)
+                    .with_context(|| format!("cannot write {}", file.display()))?,
+            ),
+        )?;
+        for l in &lines {
+            let line = BudgetLine::even(
+                fund,
+                year,
+                l.1,
+                Some(partner),
+                None,
+                Money::from_pence(l.2 * 100),
+            );
+            store
+                .set_budget(
+                    actor,
+                    &at(),
+                    concordat_store::BudgetRow {
+                        partnership_key: key.into(),
+                        fund: fund.into(),
+                        year_start: i64::from(year.start_year()),
+                        service_line: l.1.into(),
+                        partner: Some(partner.into()),
+                        locality: None,
+                        period_amounts_pence: line
+                            .gross_by_period()?
+                            .iter()
+                            .map(|m| m.pence())
+                            .collect(),
+                        client_income_pence: 0,
+                        reason: "demo: illustrative budget (the agreement gives no figures)".into(),
+                        authority: None,
+                    },
+                )
+                .await?;
+        }
+        import_demo_file(store, actor, &agreement, &file, &mapping).await?;
+    }
+    let journals = folder.join(format!("{key}-journals.csv"));
+    std::fs::write(&journals, ALIGNED_JOURNALS)
+        .with_context(|| format!("cannot write {}", journals.display()))?;
+    import_demo_file(store, actor, &agreement, &journals, &mapping).await?;
+    println!();
+    Ok(())
+}
+
+async fn import_demo_file(
+    store: &dyn concordat_store::Store,
+    actor: &Actor,
+    agreement: &concordat_core::Agreement,
+    file: &Path,
+    mapping: &Path,
+) -> Result<()> {
+    let imported = crate::import::import(
+        store,
+        actor,
+        &jiff::Timestamp::now().to_string(),
+        crate::import::ImportRequest {
+            agreement,
+            file,
+            mapping,
+            max_errors: 10,
+            progress: false,
+        },
+    )
+    .await?;
+    if let crate::import::Imported::New { outcome, .. } = &imported {
+        println!(
+            "  {}: {} postings, {}",
+            file.file_name().unwrap_or_default().to_string_lossy(),
+            crate::import::grouped(outcome.rows),
+            concordat_core::Money::from_pence(outcome.control_total_pence)
+        );
+    }
     Ok(())
 }

@@ -113,6 +113,15 @@ pub(crate) fn partner_name<'a>(agreement: &'a Agreement, id: &'a str) -> &'a str
         .map_or(id, |p| p.name.as_str())
 }
 
+/// A locality's name, for people; its id where the agreement does not know it.
+pub(crate) fn locality_name<'a>(agreement: &'a Agreement, id: &'a str) -> &'a str {
+    agreement
+        .localities
+        .iter()
+        .find(|l| l.id == id)
+        .map_or(id, |l| l.name.as_str())
+}
+
 pub(crate) fn period_of(year_start: i64, number: i64) -> Result<Period> {
     i16::try_from(year_start)
         .ok()

@@ -860,10 +860,16 @@ fn monitor_table(
                     out,
                     "  {} money ring-fenced to {} spent {} on {}: {}",
                     finance::partner_name(agreement, &b.partner),
-                    b.ring_fenced.join(", "),
+                    b.ring_fenced
+                        .iter()
+                        .map(|l| finance::locality_name(agreement, l))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     b.spent_in
                         .as_deref()
-                        .map_or("with no locality".to_string(), |l| format!("in {l}")),
+                        .map_or("with no locality".to_string(), |l| {
+                            format!("in {}", finance::locality_name(agreement, l))
+                        }),
                     b.service_line,
                     b.amount
                 );
@@ -876,6 +882,7 @@ fn monitor_table(
 fn label(agreement: &Agreement, by: Dimension, key: &str) -> String {
     match by {
         Dimension::Partner => finance::partner_name(agreement, key).to_string(),
+        Dimension::Locality => finance::locality_name(agreement, key).to_string(),
         _ => key.to_string(),
     }
 }
