@@ -823,3 +823,48 @@ fn statements_open_as_pdf_xlsx_and_csv() {
     let csv = std::fs::read_to_string(expenditure).unwrap();
     assert!(csv.contains("4010000.03"), "{csv}");
 }
+
+#[test]
+fn an_excel_extract_imports_like_its_csv() {
+    let dir = scratch("xlsx");
+    let db = sqlite_db(&dir);
+    let mapping = set_up(&dir, &db.url);
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet().set_name("Extract").unwrap();
+    let rows = [
+        ("2024-04-10", "Home care", "council", "T-1", 1_500_000.0),
+        ("2024-06-30", "Reablement", "icb", "T-2", 2_000_000.0),
+        // A float that is not exactly 510,000.04 in binary: rounded to pence once.
+        ("2024-10-15", "Home care", "icb", "T-3", 510_000.0 + 0.04),
+        ("2025-03-31", "Reablement", "council", "T-4", -0.01),
+    ];
+    let header = [
+        "date",
+        "fund",
+        "service",
+        "partner",
+        "subjective",
+        "supplier",
+        "reference",
+        "amount",
+    ];
+    for (col, name) in header.iter().enumerate() {
+        sheet.write_string(0, col as u16, *name).unwrap();
+    }
+    for (i, (date, service, partner, reference, amount)) in rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        sheet.write_string(r, 0, *date).unwrap();
+        sheet.write_string(r, 1, "pool").unwrap();
+        sheet.write_string(r, 2, *service).unwrap();
+        sheet.write_string(r, 3, *partner).unwrap();
+        sheet.write_number(r, 4, 5101.0).unwrap();
+        sheet.write_string(r, 5, "Supplier").unwrap();
+        sheet.write_string(r, 6, *reference).unwrap();
+        sheet.write_number(r, 7, *amount).unwrap();
+    }
+    workbook.save(dir.join("extract.xlsx")).unwrap();
+    let out = ok(import(&dir, &db.url, "extract.xlsx", &mapping));
+    assert!(out.contains("control total    £4,010,000.03"), "{out}");
+    let m = monitor_json(&dir, &db.url, "2024/25-P12");
+    assert_eq!(m["monitoring"]["totals"]["actual_to_date"], "4010000.03");
+}
