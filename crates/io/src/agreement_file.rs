@@ -270,7 +270,8 @@ fn split_expected(rest: &str) -> (&str, Vec<&str>) {
 }
 
 /// The known word close enough to be what the person meant, if any.
-fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+/// The known word most like `word`, if any is close enough to be a likely typo.
+pub fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (strsim::jaro_winkler(word, k), *k))

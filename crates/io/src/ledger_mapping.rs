@@ -315,12 +315,8 @@ fn explain_serde_error(message: &str) -> String {
         )
     };
     let closest = |word: &str, known: &[String]| -> Option<String> {
-        known
-            .iter()
-            .map(|k| (strsim::jaro_winkler(word, k), k))
-            .filter(|(score, _)| *score > 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, k)| k.clone())
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        crate::closest(word, &known).map(str::to_string)
     };
     let listed = |known: &[String]| {
         known

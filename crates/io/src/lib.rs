@@ -5,4 +5,6 @@ pub mod agreement_file;
 pub mod ledger_mapping;
 pub mod ledger_read;
 
-pub use agreement_file::{AgreementFile, LocatedFinding, parse_agreement, read_agreement_file};
+pub use agreement_file::{
+    AgreementFile, LocatedFinding, closest, parse_agreement, read_agreement_file,
+};
