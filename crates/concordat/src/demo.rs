@@ -74,7 +74,7 @@ pub async fn run(database_file: &Path) -> Result<ExitCode> {
         "  concordat statement --agreement hertfordshire --fund mental-health --quarter 2001/02-Q2 --format pdf --database {url}"
     );
     println!(
-        "  concordat settle --agreement hertfordshire --fund learning-disability --year 2001/02 --database {url}"
+        "  concordat settle --agreement hertfordshire --fund mental-health --year 2001/02 --database {url}"
     );
     println!(
         "  concordat monitor --agreement halton-st-helens --period 2008/09-P09 --by partner --database {url}"

@@ -312,3 +312,39 @@ pub(crate) async fn contributions_received(
     }
     Ok(Some(received))
 }
+
+/// What the partnership's other pools have spare at the year end, for a risk share that first
+/// offsets an overspend against them: for each other fund with contributions for the year,
+/// its contributions less its actual spend, where that is positive. Unlike the in-year
+/// figure, forecasts and overrides play no part: the year is over.
+pub(crate) async fn other_pools_year_end_underspend(
+    store: &dyn Store,
+    agreement: &Agreement,
+    fund: &Fund,
+    year: FinancialYear,
+) -> Result<Money> {
+    let mut spare = Money::ZERO;
+    for other in agreement.funds.iter().filter(|f| f.id != fund.id) {
+        let contributions = Money::checked_sum(
+            other
+                .contributions
+                .iter()
+                .filter(|c| c.year == year)
+                .map(|c| c.amount),
+        )?;
+        if contributions == Money::ZERO {
+            continue;
+        }
+        let spend = Money::checked_sum(
+            store
+                .ledger_totals(&agreement.id, Some(&other.id), i64::from(year.start_year()))
+                .await?
+                .iter()
+                .map(|t| Money::from_pence(t.amount_pence)),
+        )?;
+        if spend < contributions {
+            spare = spare.checked_add(contributions.checked_sub(spend)?)?;
+        }
+    }
+    Ok(spare)
+}

@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use concordat_core::Agreement;
 use concordat_io::ledger_mapping::read_mapping;
 use concordat_io::ledger_read::{
@@ -30,6 +30,8 @@ pub(crate) enum Imported {
         elapsed: Duration,
     },
     AlreadyImported {
+        /// The file was imported through another mapping than the one given now.
+        mapping_differs: bool,
         import_id: i64,
         file_name: String,
         imported_at: String,
@@ -64,16 +66,18 @@ pub(crate) async fn import(
     at: &str,
     request: ImportRequest<'_>,
 ) -> Result<Imported> {
-    let mapping = read_mapping(request.mapping)?;
+    // The mapping's own error already names the file and the cause; `--mapping` says which
+    // flag it came from.
+    let mapping = read_mapping(request.mapping).map_err(|e| anyhow!("--mapping: {e}"))?;
     let mapping_sha256 = file_sha256(request.mapping)
-        .with_context(|| format!("cannot read {}", request.mapping.display()))?;
+        .map_err(|e| anyhow!("--mapping: cannot read {}: {e}", request.mapping.display()))?;
     let file_sha256 = file_sha256(request.file)
-        .with_context(|| format!("cannot read {}", request.file.display()))?;
+        .map_err(|e| anyhow!("cannot read {}: {e}", request.file.display()))?;
     let header = ImportHeader {
         partnership_key: request.agreement.id.clone(),
         file_name: request.file.display().to_string(),
-        file_sha256,
-        mapping_sha256,
+        file_sha256: file_sha256.clone(),
+        mapping_sha256: mapping_sha256.clone(),
     };
     let started = Instant::now();
     let mut session = match store.begin_import(actor, at, header).await? {
@@ -85,7 +89,14 @@ pub(crate) async fn import(
             rows,
             control_total_pence,
         } => {
+            let earlier_mapping = store
+                .imports(&request.agreement.id)
+                .await?
+                .into_iter()
+                .find(|i| i.import_id == import_id)
+                .map(|i| i.mapping_sha256);
             return Ok(Imported::AlreadyImported {
+                mapping_differs: earlier_mapping.is_some_and(|m| m != mapping_sha256),
                 import_id,
                 file_name,
                 imported_at,
@@ -139,28 +150,47 @@ pub(crate) async fn import(
     }
     // Closing the channel stops the reader at its next batch if the store refused one.
     drop(rx);
-    let read = reader.await.context("the ledger reader failed")?;
+    let read = reader.await;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    let name = request.file.display();
+    let read = match read {
+        Ok(read) => read,
+        Err(e) => {
+            session.abort().await;
+            bail!("{name}: the ledger reader failed ({e}); nothing was imported");
+        }
+    };
     if let Some(e) = store_error {
         session.abort().await;
-        return Err(anyhow!(e).context(format!("{}: nothing was imported", request.file.display())));
+        // The store's message says what was refused and that nothing was imported.
+        bail!("{name}: {e}");
     }
     let summary = match read {
         Ok(summary) => summary,
+        Err(failure @ ReadFailure::BadRows { .. }) => {
+            session.abort().await;
+            bail!("{failure}");
+        }
         Err(failure) => {
             session.abort().await;
-            return Err(anyhow!("{failure}"));
+            bail!("{failure}; nothing was imported");
         }
     };
+    if summary.sha256 != file_sha256 {
+        session.abort().await;
+        bail!(
+            "{name} changed while it was being imported (its SHA-256 is no longer the one checked before reading); nothing was imported: import it again once it is complete"
+        );
+    }
     let outcome = session
         .commit(ImportSummaryRow {
             rows: i64::try_from(summary.postings).unwrap_or(i64::MAX),
             control_total_pence: summary.control_total.pence(),
         })
         .await
-        .with_context(|| format!("{}: nothing was imported", request.file.display()))?;
+        .map_err(|e| anyhow!("{name}: {e}; nothing was imported"))?;
     Ok(Imported::New {
         outcome,
         summary: Box::new(summary),
@@ -191,6 +221,7 @@ pub(crate) fn describe(agreement: &Agreement, imported: &Imported) -> String {
     let mut out = String::new();
     match imported {
         Imported::AlreadyImported {
+            mapping_differs,
             import_id,
             file_name,
             imported_at,
@@ -205,6 +236,12 @@ pub(crate) fn describe(agreement: &Agreement, imported: &Imported) -> String {
                 grouped(*rows),
                 concordat_core::Money::from_pence(*control_total_pence)
             );
+            if *mapping_differs {
+                let _ = writeln!(
+                    out,
+                    "It was imported through a different mapping from the one given now: to move postings the old mapping placed wrongly, use `concordat reclassify`."
+                );
+            }
         }
         Imported::New {
             outcome,

@@ -55,7 +55,7 @@ pub(crate) enum BudgetCommand {
         #[arg(long)]
         locality: Option<String>,
         /// The gross annual budget, e.g. `1,250,000.00`.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         annual: Money,
         /// `even` (12 equal parts to the penny) or 12 amounts P01..P12 separated by `;`,
         /// adding up to the annual budget.
@@ -71,6 +71,9 @@ pub(crate) enum BudgetCommand {
         /// The decision that authorised it (e.g. a board minute).
         #[arg(long)]
         authority: Option<String>,
+        /// The service line is new, though its name is close to an existing one's.
+        #[arg(long)]
+        new_line: bool,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -118,7 +121,7 @@ pub(crate) enum CommitmentCommand {
         partner: Option<String>,
         #[arg(long)]
         locality: Option<String>,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: Money,
         #[arg(long)]
         description: Option<String>,
@@ -245,7 +248,7 @@ pub(crate) struct ForecastArgs {
     #[arg(long)]
     service_line: String,
     /// The forecast outturn for the year.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     outturn: Money,
     /// Why the pool manager's forecast differs from the method's.
     #[arg(long)]
@@ -299,6 +302,7 @@ pub(crate) async fn budget_cmd(command: BudgetCommand) -> Result<ExitCode> {
             client_income,
             reason,
             authority,
+            new_line,
             db,
         } => {
             let store = open(&db).await?;
@@ -310,8 +314,23 @@ pub(crate) async fn budget_cmd(command: BudgetCommand) -> Result<ExitCode> {
             if let Some(l) = &locality {
                 finance::check_locality(&agreement, l)?;
             }
-            if reason.trim().is_empty() {
-                bail!("--reason: say why the budget is set, for the record");
+            require_reason(&reason)?;
+            if annual.is_negative() {
+                bail!("--annual {annual}: a budget cannot be negative");
+            }
+            let known = known_service_lines(store.as_ref(), &agreement.id, &fund.id, year).await?;
+            if !known.contains(&service_line) {
+                let list: Vec<&str> = known.iter().map(String::as_str).collect();
+                match concordat_io::closest(&service_line, &list) {
+                    Some(near) if !new_line => bail!(
+                        "--service-line '{service_line}' is not yet a service line of fund '{}' in {year}; did you mean '{near}'? (to add it as a new line, pass --new-line)",
+                        fund.id
+                    ),
+                    _ => eprintln!(
+                        "note: '{service_line}' is a new service line for fund '{}' in {year}",
+                        fund.id
+                    ),
+                }
             }
             let line = BudgetLine {
                 fund: fund.id.clone(),
@@ -450,6 +469,14 @@ pub(crate) async fn commitment_cmd(command: CommitmentCommand) -> Result<ExitCod
             if let Some(l) = &locality {
                 finance::check_locality(&agreement, l)?;
             }
+            if amount.pence() <= 0 {
+                bail!(
+                    "--amount {amount}: a commitment is money still to be spent, so it is more than zero (release a commitment to take it off)"
+                );
+            }
+            let known =
+                known_service_lines(store.as_ref(), &agreement.id, &fund.id, period.year()).await?;
+            require_known_line(&known, &service_line, &fund.id, period.year())?;
             store
                 .record_commitment(
                     &actor(&db),
@@ -480,8 +507,10 @@ pub(crate) async fn commitment_cmd(command: CommitmentCommand) -> Result<ExitCod
             db,
         } => {
             let store = open(&db).await?;
+            let agreement = finance::stored_agreement(store.as_ref(), &agreement).await?;
+            require_reason(&reason)?;
             store
-                .release_commitment(&actor(&db), &now(), &agreement, &reference, &reason)
+                .release_commitment(&actor(&db), &now(), &agreement.id, &reference, &reason)
                 .await?;
             println!("commitment {reference} released");
         }
@@ -515,9 +544,10 @@ pub(crate) async fn forecast_cmd(args: ForecastArgs) -> Result<ExitCode> {
     let store = open(&args.db).await?;
     let agreement = finance::stored_agreement(store.as_ref(), &args.target.agreement).await?;
     let fund = finance::fund_or_only(&agreement, args.target.fund.as_deref())?;
-    if args.reason.trim().is_empty() {
-        bail!("--reason: say why the forecast is overridden, for the record");
-    }
+    require_reason(&args.reason)?;
+    let known =
+        known_service_lines(store.as_ref(), &agreement.id, &fund.id, args.period.year()).await?;
+    require_known_line(&known, &args.service_line, &fund.id, args.period.year())?;
     store
         .set_forecast_override(
             &actor(&args.db),
@@ -563,6 +593,7 @@ pub(crate) async fn monitor_cmd(args: MonitorArgs) -> Result<ExitCode> {
     let agreement = &loaded.agreement;
     let fund = finance::fund(agreement, &fund_id)?;
     let data = &loaded.data;
+    warn_if_empty(fund, args.period.year(), data);
     let input = MonitorInput {
         fund,
         as_at: args.period,
@@ -619,6 +650,93 @@ pub(crate) async fn monitor_cmd(args: MonitorArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The service lines a fund's year already has: those with a budget or a posting.
+async fn known_service_lines(
+    store: &dyn Store,
+    key: &str,
+    fund: &str,
+    year: FinancialYear,
+) -> Result<std::collections::BTreeSet<String>> {
+    let year_start = i64::from(year.start_year());
+    let mut known: std::collections::BTreeSet<String> = store
+        .budgets(key, Some(fund), year_start)
+        .await?
+        .into_iter()
+        .map(|b| b.service_line)
+        .collect();
+    known.extend(
+        store
+            .ledger_totals(key, Some(fund), year_start)
+            .await?
+            .into_iter()
+            .map(|t| t.service_line),
+    );
+    Ok(known)
+}
+
+/// Refuses a service line the fund's year does not have, naming the likeliest one meant.
+fn require_known_line(
+    known: &std::collections::BTreeSet<String>,
+    line: &str,
+    fund: &str,
+    year: FinancialYear,
+) -> Result<()> {
+    if known.contains(line) {
+        return Ok(());
+    }
+    let list: Vec<&str> = known.iter().map(String::as_str).collect();
+    match concordat_io::closest(line, &list) {
+        Some(near) => bail!(
+            "--service-line '{line}' is not a service line of fund '{fund}' in {year}; did you mean '{near}'?"
+        ),
+        None if list.is_empty() => bail!(
+            "--service-line '{line}': fund '{fund}' has no budget and no postings in {year} yet"
+        ),
+        None => bail!(
+            "--service-line '{line}' is not a service line of fund '{fund}' in {year}; it has: {}",
+            list.join(", ")
+        ),
+    }
+}
+
+/// Refuses an empty reason, naming the flag: every change says why.
+fn require_reason(reason: &str) -> Result<()> {
+    if reason.trim().is_empty() {
+        bail!("--reason: say why, for the record");
+    }
+    Ok(())
+}
+
+/// Said wherever contributions are counted as received without a payment on record.
+const RECEIVED_AS_DUE: &str = "no payments of contributions to this fund are recorded for the year, so contributions are taken as received when due (record them with `concordat payment record`)";
+
+/// The report with a line in its title block saying how contributions received were counted.
+fn with_received_note(
+    mut report: concordat_report::Report,
+    as_due: bool,
+) -> concordat_report::Report {
+    report.meta.push((
+        "Contributions received".into(),
+        if as_due {
+            "taken as received when due: no payments are recorded".into()
+        } else {
+            "as recorded in Concordat".into()
+        },
+    ));
+    report
+}
+
+/// Says so when a fund's year has no budget and no postings: the figures would all be zero,
+/// which reads as a fund on budget.
+fn warn_if_empty(fund: &Fund, year: FinancialYear, data: &FundYear) {
+    if data.budgets.is_empty() && data.totals.is_empty() {
+        eprintln!(
+            "note: fund '{}' has no budget and no postings for {year}: every figure is zero",
+            fund.id
+        );
+    }
 }
 
 /// `2024/25-P06` as `2024-25-P06`, for a file name.
@@ -898,13 +1016,25 @@ pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
     let agreement = &loaded.agreement;
     let fund = finance::fund(agreement, &fund_id)?;
     let data = &loaded.data;
-    let other =
-        finance::other_pools_underspend(store.as_ref(), agreement, fund, as_at, args.method)
-            .await?;
+    let other = match args.quarter {
+        Some(_) => {
+            finance::other_pools_underspend(store.as_ref(), agreement, fund, as_at, args.method)
+                .await?
+        }
+        None => {
+            finance::other_pools_year_end_underspend(store.as_ref(), agreement, fund, year).await?
+        }
+    };
+    if args.quarter.is_none() && !matches!(args.method, ForecastMethod::RunRate) {
+        eprintln!("note: --method plays no part in the memorandum account: the year is over");
+    }
     let ctx = report_context(agreement, fund, &actor(&args.db).name);
-    let up_to = args.quarter.map(|q| q.last_day());
+    // Received by the end of the quarter, or of the year: a payment made later is a debtor
+    // at the date of the statement.
+    let up_to = Some(args.quarter.map_or(year.last_day(), |q| q.last_day()));
     let received =
         finance::contributions_received(store.as_ref(), &agreement.id, fund, year, up_to).await?;
+    warn_if_empty(fund, year, data);
     let (report, stem) = match args.quarter {
         Some(quarter) => {
             let s = statement::quarterly_statement(&QuarterlyInput {
@@ -920,7 +1050,7 @@ pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
                 other_pools_underspend: other,
             })?;
             (
-                reports::quarterly_report(&ctx, &s),
+                with_received_note(reports::quarterly_report(&ctx, &s), received.is_none()),
                 format!("statement-{}-{}", fund.id, file_part(&quarter.to_string())),
             )
         }
@@ -930,11 +1060,11 @@ pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
                 year,
                 totals: &data.totals,
                 other_income: Vec::new(),
-                received,
+                received: received.clone(),
                 other_pools_underspend: other,
             })?;
             (
-                reports::memorandum_report(&ctx, &m),
+                with_received_note(reports::memorandum_report(&ctx, &m), received.is_none()),
                 format!("memorandum-{}-{}", fund.id, file_part(&year.to_string())),
             )
         }
@@ -975,6 +1105,32 @@ pub(crate) async fn settle_cmd(args: SettleArgs) -> Result<ExitCode> {
     let agreement = &loaded.agreement;
     let fund = finance::fund(agreement, &fund_id)?;
     let data = &loaded.data;
+    if !fund.contributions.iter().any(|c| c.year == args.year) {
+        bail!(
+            "the agreement sets no contributions to fund '{}' for {}: there is nothing to settle",
+            fund.id,
+            args.year
+        );
+    }
+    warn_if_empty(fund, args.year, data);
+    let closed = store.closed_periods(&agreement.id).await?;
+    if !closed.contains(&(i64::from(args.year.start_year()), 12)) {
+        eprintln!(
+            "note: {} is not closed, so this settlement is provisional: postings can still be added",
+            as_at
+        );
+    }
+    let suspense: Money = Money::checked_sum(
+        data.totals
+            .iter()
+            .filter(|t| t.service_line == concordat_core::ledger::SUSPENSE)
+            .map(|t| t.amount),
+    )?;
+    if suspense != Money::ZERO {
+        eprintln!(
+            "note: {suspense} of the year's spend is in suspense; reclassify it before settling"
+        );
+    }
     let mut spend = Money::ZERO;
     let mut own_spend: BTreeMap<String, Money> = BTreeMap::new();
     for t in data.totals.iter().filter(|t| t.period.year() == args.year) {
@@ -984,14 +1140,9 @@ pub(crate) async fn settle_cmd(args: SettleArgs) -> Result<ExitCode> {
             *e = e.checked_add(t.amount)?;
         }
     }
-    let other = finance::other_pools_underspend(
-        store.as_ref(),
-        agreement,
-        fund,
-        as_at,
-        ForecastMethod::RunRate,
-    )
-    .await?;
+    let other =
+        finance::other_pools_year_end_underspend(store.as_ref(), agreement, fund, args.year)
+            .await?;
     let received =
         finance::contributions_received(store.as_ref(), &agreement.id, fund, args.year, None)
             .await?;
@@ -1001,9 +1152,12 @@ pub(crate) async fn settle_cmd(args: SettleArgs) -> Result<ExitCode> {
         spend,
         other_income: Money::ZERO,
         own_spend,
-        received,
+        received: received.clone(),
         other_pools_underspend: other,
     })?;
+    if received.is_none() {
+        eprintln!("note: {RECEIVED_AS_DUE}");
+    }
     match args.format {
         SettleFormat::Table => print!("{}", settle_table(agreement, &settlement)),
         SettleFormat::Csv => print!("{}", settle_csv(&settlement)),
@@ -1086,25 +1240,38 @@ fn settle_table(agreement: &Agreement, s: &Settlement) -> String {
         }
     );
     let _ = writeln!(out, "  rule: {}", s.risk_share.rule);
-    let _ = writeln!(
-        out,
-        "\n{:<40} {:>16} {:>16} {:>16} {:>16}",
-        "partner", "contribution", "risk share", "balance", ""
-    );
-    for l in &s.lines {
-        let _ = writeln!(
-            out,
-            "{:<40} {:>16} {:>16} {:>16} {}",
+    let names: Vec<String> = s
+        .lines
+        .iter()
+        .map(|l| {
             format!(
                 "{}{}",
                 finance::partner_name(agreement, &l.partner),
                 if l.is_host { " (host)" } else { "" }
-            ),
+            )
+        })
+        .collect();
+    let width = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let _ = writeln!(
+        out,
+        "\n{:<width$} {:>16} {:>16} {:>16} {:>16}  position",
+        "partner", "contribution due", "received", "risk share", "balance"
+    );
+    for (l, name) in s.lines.iter().zip(&names) {
+        let _ = writeln!(
+            out,
+            "{name:<width$} {:>16} {:>16} {:>16} {:>16}  {}",
             l.contribution_due.to_string(),
+            l.contribution_received.to_string(),
             l.risk_share.to_string(),
             l.balance.to_string(),
             if l.is_host {
-                ""
+                "host"
             } else {
                 position_text(l.position)
             }
@@ -1256,6 +1423,7 @@ pub(crate) async fn correct_cmd(args: CorrectArgs) -> Result<ExitCode> {
             agreement.id
         );
     };
+    require_reason(&args.reason)?;
     let o = original.posting;
     let partner = args.partner.or(o.partner);
     let locality = args.locality.or(o.locality);
@@ -1307,6 +1475,7 @@ pub(crate) async fn reclassify_cmd(args: ReclassifyArgs) -> Result<ExitCode> {
             agreement.id
         );
     };
+    require_reason(&args.reason)?;
     let o = original.posting;
     let fund = match args.fund {
         Some(f) => finance::fund(&agreement, &f)?.id.clone(),

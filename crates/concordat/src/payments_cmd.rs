@@ -26,7 +26,7 @@ pub(crate) enum PaymentCommand {
             conflicts_with = "transfer",
             required_unless_present = "transfer"
         )]
-        contribution: Option<String>,
+        fund: Option<String>,
         /// A payment of this funding transfer (the payer is the transfer's `from`).
         #[arg(long)]
         transfer: Option<String>,
@@ -39,7 +39,7 @@ pub(crate) enum PaymentCommand {
         /// The day it was paid (YYYY-MM-DD).
         #[arg(long)]
         paid_on: Date,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: Money,
         /// The remittance or payment reference; unique in the partnership.
         #[arg(long)]
@@ -62,7 +62,7 @@ pub(crate) async fn payment_cmd(command: PaymentCommand) -> Result<ExitCode> {
     match command {
         PaymentCommand::Record {
             agreement,
-            contribution,
+            fund,
             transfer,
             partner,
             year,
@@ -73,7 +73,10 @@ pub(crate) async fn payment_cmd(command: PaymentCommand) -> Result<ExitCode> {
         } => {
             let store = open(&db).await?;
             let agreement = finance::stored_agreement(store.as_ref(), &agreement).await?;
-            let (kind, item, payer) = match (contribution, transfer) {
+            if amount.pence() <= 0 {
+                bail!("--amount {amount}: a payment received is more than zero");
+            }
+            let (kind, item, payer) = match (fund, transfer) {
                 (Some(fund_id), _) => {
                     let fund = finance::fund(&agreement, &fund_id)?;
                     let Some(partner) = partner else {
@@ -109,9 +112,14 @@ pub(crate) async fn payment_cmd(command: PaymentCommand) -> Result<ExitCode> {
                     {
                         bail!("transfer '{id}' is paid by '{}', not '{p}'", t.from);
                     }
+                    if let Some(for_year) = t.year
+                        && for_year != year
+                    {
+                        bail!("transfer '{id}' is for {for_year}, not {year}");
+                    }
                     (PaymentKind::Transfer, id, t.from.clone())
                 }
-                (None, None) => bail!("say --contribution FUND or --transfer ID"),
+                (None, None) => bail!("say --fund FUND (a contribution) or --transfer ID"),
             };
             if paid_on > year.last_day() {
                 // A late payment is fine; one dated after the year it is for is flagged.

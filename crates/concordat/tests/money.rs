@@ -270,11 +270,20 @@ fn monitor_json(dir: &Path, db: &str, period: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap()
 }
 
+/// The audit log's actions, oldest first (the log's fifth column).
 fn audit_actions(dir: &Path, db: &str) -> Vec<String> {
-    ok(run(&["audit", "log"], dir, db))
+    let actions: Vec<String> = ok(run(&["audit", "log"], dir, db))
         .lines()
         .map(|l| l.split_whitespace().nth(4).unwrap_or("").to_string())
-        .collect()
+        .collect();
+    // Every test loads the agreement first: if the column moved, say so rather than let a
+    // "no such action" assertion pass on the wrong column.
+    assert_eq!(
+        actions.first().map(String::as_str),
+        Some("agreement.create"),
+        "{actions:?}"
+    );
+    actions
 }
 
 fn import_twice_adds_nothing_and_totals_equal_the_file(db: &TestDb, dir: &Path) {
@@ -376,7 +385,7 @@ fn closed_period_refuses_postings_and_a_repeated_reference_is_refused(db: &TestD
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("closed"), "{err}");
-    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(err.contains("nothing from this file was imported"), "{err}");
     let m = monitor_json(dir, &db.url, "2024/25-P12");
     assert_eq!(m["monitoring"]["totals"]["actual_to_date"], "0.00");
 
@@ -601,7 +610,7 @@ fn payments_set_arrears_against_the_schedules(db: &TestDb, dir: &Path) {
         run(&all, dir, &db.url)
     };
     ok(pay(&[
-        "--contribution",
+        "--fund",
         "pool",
         "--partner",
         "council",
@@ -613,7 +622,7 @@ fn payments_set_arrears_against_the_schedules(db: &TestDb, dir: &Path) {
         "BACS-C1",
     ]));
     ok(pay(&[
-        "--contribution",
+        "--fund",
         "pool",
         "--partner",
         "icb",
@@ -648,21 +657,46 @@ fn payments_set_arrears_against_the_schedules(db: &TestDb, dir: &Path) {
         "BACS-T1",
     ]);
     assert!(stderr(&e).contains("BACS-T1"), "{}", stderr(&e));
+    let e = run(
+        &[
+            "payment",
+            "record",
+            "--agreement",
+            "test-pool",
+            "--year",
+            "2025/26",
+            "--fund",
+            "pool",
+            "--partner",
+            "council",
+            "--paid-on",
+            "2025-04-01",
+            "--amount",
+            "1",
+            "--reference",
+            "X",
+        ],
+        dir,
+        &db.url,
+    );
+    assert!(
+        stderr(&e).contains("has no 2025/26 contribution from 'council'"),
+        "{}",
+        stderr(&e)
+    );
     let e = pay(&[
-        "--contribution",
+        "--fund",
         "pool",
         "--partner",
         "council",
-        "--year",
-        "2025/26",
         "--paid-on",
-        "2025-04-01",
+        "2024-05-01",
         "--amount",
-        "1",
+        "-5",
         "--reference",
-        "X",
+        "Z",
     ]);
-    assert!(!e.status.success());
+    assert!(stderr(&e).contains("more than zero"), "{}", stderr(&e));
     let e = pay(&[
         "--transfer",
         "s256-2024",
@@ -728,7 +762,175 @@ fn payments_set_arrears_against_the_schedules(db: &TestDb, dir: &Path) {
     );
 }
 
+fn a_refused_batch_mid_file_stops_the_reader_and_leaves_nothing(db: &TestDb, dir: &Path) {
+    let mapping = set_up(dir, &db.url);
+    std::fs::write(dir.join("ledger.csv"), LEDGER).unwrap();
+    ok(import(dir, &db.url, "ledger.csv", &mapping));
+    // Enough rows to fill the channel between reader and store many times over; the last
+    // repeats a reference from the first file, which only the store can know.
+    let mut csv = String::from("date,fund,service,partner,subjective,supplier,reference,amount\n");
+    for i in 0..60_000 {
+        csv.push_str(&format!(
+            "2024-05-{:02},pool,Home care,council,5101,Hale Care Ltd,B-{i:06},1.00\n",
+            1 + i % 28
+        ));
+    }
+    csv.push_str("2024-05-31,pool,Home care,council,5101,Hale Care Ltd,T-3,2.00\n");
+    std::fs::write(dir.join("second.csv"), &csv).unwrap();
+    let out = import(dir, &db.url, "second.csv", &mapping);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("T-3"), "{err}");
+    assert!(err.contains("nothing"), "{err}");
+    let m = monitor_json(dir, &db.url, "2024/25-P12");
+    assert_eq!(m["monitoring"]["totals"]["actual_to_date"], "4010000.03");
+    let imports = ok(run(&["imports", "--agreement", "test-pool"], dir, &db.url));
+    assert_eq!(imports.lines().count(), 1, "{imports}");
+}
+
+fn corrections_reclassification_commitments_and_drill_down(db: &TestDb, dir: &Path) {
+    let mapping = set_up(dir, &db.url);
+    std::fs::write(dir.join("ledger.csv"), LEDGER).unwrap();
+    ok(import(dir, &db.url, "ledger.csv", &mapping));
+    ok(run(
+        &["close-period", "2024/25-P04", "--agreement", "test-pool"],
+        dir,
+        &db.url,
+    ));
+    let correct = |period: &str, reference: &str| {
+        run(
+            &[
+                "correct",
+                "--agreement",
+                "test-pool",
+                "--corrects",
+                "T-2",
+                "--reference",
+                reference,
+                "--amount",
+                "-250.00",
+                "--period",
+                period,
+                "--reason",
+                "credit note CN-17",
+            ],
+            dir,
+            &db.url,
+        )
+    };
+    let refused = correct("2024/25-P04", "C-1");
+    assert!(stderr(&refused).contains("closed"), "{}", stderr(&refused));
+    ok(correct("2024/25-P08", "C-1"));
+    // The correction keeps the corrected posting's service line and partner, and links to it.
+    let listed = ok(run(
+        &[
+            "postings",
+            "--agreement",
+            "test-pool",
+            "--year",
+            "2024/25",
+            "--period",
+            "2024/25-P08",
+        ],
+        dir,
+        &db.url,
+    ));
+    assert!(listed.contains("C-1"), "{listed}");
+    assert!(listed.contains("Reablement"), "{listed}");
+    assert!(listed.contains("-£250.00"), "{listed}");
+    assert!(listed.contains("(corrects T-2)"), "{listed}");
+    // Moving T-3 from Home care to Reablement: the fund's total stays, the lines change.
+    ok(run(
+        &[
+            "reclassify",
+            "--agreement",
+            "test-pool",
+            "--reference",
+            "T-3",
+            "--service-line",
+            "Reablement",
+            "--period",
+            "2024/25-P08",
+            "--reason",
+            "coded to the wrong line",
+        ],
+        dir,
+        &db.url,
+    ));
+    let m = monitor_json(dir, &db.url, "2024/25-P12");
+    assert_eq!(m["monitoring"]["totals"]["actual_to_date"], "4009750.03");
+    let rows = m["monitoring"]["rows"].as_array().unwrap();
+    let line = |name: &str| {
+        rows.iter()
+            .find(|r| r["key"] == name)
+            .map(|r| r["actual_to_date"].as_str().unwrap().to_string())
+    };
+    assert_eq!(line("Home care").as_deref(), Some("1500000.00"));
+    assert_eq!(line("Reablement").as_deref(), Some("2509750.03"));
+
+    // A commitment on a line the fund has; a typo is refused with the line meant.
+    let commit = |line: &str, reference: &str| {
+        run(
+            &[
+                "commitment",
+                "record",
+                "--agreement",
+                "test-pool",
+                "--reference",
+                reference,
+                "--period",
+                "2024/25-P06",
+                "--service-line",
+                line,
+                "--amount",
+                "12,000",
+                "--description",
+                "care package",
+            ],
+            dir,
+            &db.url,
+        )
+    };
+    let typo = commit("Home cre", "PO-1");
+    assert!(
+        stderr(&typo).contains("did you mean 'Home care'?"),
+        "{}",
+        stderr(&typo)
+    );
+    ok(commit("Home care", "PO-1"));
+    let m = monitor_json(dir, &db.url, "2024/25-P06");
+    assert_eq!(m["monitoring"]["totals"]["commitments"], "12000.00");
+    ok(run(
+        &[
+            "commitment",
+            "release",
+            "--agreement",
+            "test-pool",
+            "--reference",
+            "PO-1",
+            "--reason",
+            "invoiced",
+        ],
+        dir,
+        &db.url,
+    ));
+    let m = monitor_json(dir, &db.url, "2024/25-P06");
+    assert_eq!(m["monitoring"]["totals"]["commitments"], "0.00");
+    let actions = audit_actions(dir, &db.url);
+    for action in [
+        "ledger.correction",
+        "ledger.reclassify",
+        "commitment.record",
+        "commitment.release",
+    ] {
+        assert!(actions.iter().any(|a| a == action), "{action}: {actions:?}");
+    }
+    ok(run(&["audit", "verify"], dir, &db.url));
+}
+
 both_backends!(
+    a_refused_batch_mid_file_stops_the_reader_and_leaves_nothing,
+    corrections_reclassification_commitments_and_drill_down,
     payments_set_arrears_against_the_schedules,
     import_twice_adds_nothing_and_totals_equal_the_file,
     one_bad_row_among_many_changes_nothing_and_is_named,

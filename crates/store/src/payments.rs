@@ -45,6 +45,12 @@ pub(crate) async fn apply_record_payment(
     check_field("item paid", &p.item)?;
     check_field("partner who paid", &p.partner)?;
     check_date(&p.paid_on)?;
+    if p.amount_pence <= 0 {
+        return Err(StoreError::Invalid(format!(
+            "payment {:?} is for {} pence: a payment received is more than zero",
+            p.reference, p.amount_pence
+        )));
+    }
     if !(1900..=9998).contains(&p.year_start) {
         return Err(StoreError::Invalid(format!(
             "{} is not the start of a financial year",
