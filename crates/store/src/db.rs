@@ -15,6 +15,7 @@ pub(crate) enum Arg<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     Int(i64),
+    Bytes(&'a [u8]),
 }
 
 fn bind<'q, DB>(
@@ -26,12 +27,14 @@ where
     &'q str: Encode<'q, DB> + Type<DB>,
     Option<&'q str>: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
+    &'q [u8]: Encode<'q, DB> + Type<DB>,
 {
     for arg in args {
         query = match *arg {
             Arg::Text(s) => query.bind(s),
             Arg::OptText(s) => query.bind(s),
             Arg::Int(i) => query.bind(i),
+            Arg::Bytes(b) => query.bind(b),
         };
     }
     query
@@ -132,10 +135,6 @@ impl Tx {
         Ok(())
     }
 
-    pub(crate) fn is_sqlite(&self) -> bool {
-        matches!(self, Tx::Sqlite(_))
-    }
-
     pub(crate) async fn execute<'q>(
         &mut self,
         sql: &'q str,
@@ -228,6 +227,13 @@ impl Row {
     }
 
     pub(crate) fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+        match self {
+            Row::Sqlite(r) => r.try_get(column),
+            Row::Postgres(r) => r.try_get(column),
+        }
+    }
+
+    pub(crate) fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error> {
         match self {
             Row::Sqlite(r) => r.try_get(column),
             Row::Postgres(r) => r.try_get(column),

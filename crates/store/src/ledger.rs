@@ -63,6 +63,30 @@ pub struct PostingRow {
     pub corrects_reference: Option<String>,
 }
 
+/// Moves a posting's text into the row: an import converts a million of them, and copying
+/// each string twice showed in the profile.
+impl From<Posting> for PostingRow {
+    fn from(p: Posting) -> PostingRow {
+        PostingRow {
+            source_line: i64::try_from(p.source_line).unwrap_or(i64::MAX),
+            date: p.date.to_string(),
+            year_start: i64::from(p.period.year().start_year()),
+            period: i64::from(p.period.number()),
+            fund: p.fund,
+            service_line: p.service_line,
+            partner: p.partner,
+            locality: p.locality,
+            cost_centre: p.cost_centre,
+            subjective: p.subjective,
+            supplier: p.supplier,
+            reference: p.reference,
+            description: p.description,
+            amount_pence: p.amount.pence(),
+            corrects_reference: None,
+        }
+    }
+}
+
 impl From<&Posting> for PostingRow {
     fn from(p: &Posting) -> PostingRow {
         PostingRow {

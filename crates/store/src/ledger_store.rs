@@ -1,13 +1,15 @@
 //! The ledger over either backend: the streaming import session, the ledger's commands (run
 //! by the write path in `sql_store`) and its reads.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::hash::BuildHasher;
 
 use async_trait::async_trait;
 use concordat_core::ledger::SUSPENSE;
 use serde_json::{Value, json};
 
 use crate::audit::canonical_json;
+use crate::batch;
 use crate::db::{Arg, Pool, Row, Tx};
 use crate::sql_store::{AuditEntry, Change, CommandResult, append_audit, check_field};
 use crate::{
@@ -17,9 +19,12 @@ use crate::{
     StoredPosting, TotalsRow,
 };
 
-/// Postings per INSERT statement: 15 or 17 parameters each, well under SQLite's 32,766 and
-/// PostgreSQL's 65,535 bind limits, and large enough that per-statement cost is negligible.
-const ROWS_PER_INSERT: usize = 1_000;
+/// Postings per stored batch: a few hundred kilobytes, so a million postings is two hundred
+/// inserts, and a lookup by reference decodes little more than it needs.
+const POSTINGS_PER_BATCH: usize = 5_000;
+
+/// Batches read per query when walking a partnership's postings, to keep memory bounded.
+const BATCHES_PER_PAGE: i64 = 16;
 
 /// `2024/25-P06`, as users write it.
 pub(crate) fn period_text(year_start: i64, period: i64) -> String {
@@ -174,6 +179,8 @@ fn posting_json(p: &StoredPosting) -> Value {
 /// An import in progress: one transaction, with the totals kept in memory until commit.
 struct SqlImportSession {
     tx: Tx,
+    /// For the checkpoint after commit.
+    pool: Pool,
     actor: Actor,
     at: String,
     header: ImportHeader,
@@ -182,41 +189,13 @@ struct SqlImportSession {
     totals: HashMap<TotalsKey, (i64, i64)>,
     rows: i64,
     total_pence: i64,
-    /// The INSERT for a full batch, built once; sqlx prepares it once per connection.
-    full_insert_sql: String,
+    /// Hashes of every reference already in the partnership and in this import so far: a
+    /// repeat is then one lookup, and only a hit (or a hash collision) reads the store.
+    known: HashSet<u64, batch::FnvBuild>,
+    hasher: batch::FnvBuild,
+    batch_no: i64,
     /// Set once anything has been refused: the session can then only be rolled back.
     refused: bool,
-}
-
-/// The multi-row INSERT for `rows` postings.
-///
-/// SQLite gets anonymous `?` parameters, with the partnership key and import id repeated on
-/// every row: it looks numbered (`$n`) parameters up by a linear scan of their names, which
-/// makes binding a 15,000-parameter statement quadratic (300 s for a million postings
-/// instead of seconds). PostgreSQL gets `$n`, with the key and import id bound once.
-fn insert_sql(rows: usize, sqlite: bool) -> String {
-    let mut sql =
-        format!("INSERT INTO ledger_posting (partnership_key, {POSTING_COLUMNS}) VALUES ");
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        if sqlite {
-            sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-            continue;
-        }
-        let b = 3 + i * 15;
-        sql.push_str("($1,$2");
-        for n in b..b + 15 {
-            sql.push_str(",$");
-            sql.push_str(&n.to_string());
-        }
-        sql.push(')');
-    }
-    // A reference already present is skipped, not an error, so the session can say which
-    // line repeated it (an error would abort a PostgreSQL transaction before it could look).
-    sql.push_str(" ON CONFLICT (partnership_key, reference) DO NOTHING");
-    sql
 }
 
 pub(crate) async fn begin_import(
@@ -270,9 +249,35 @@ pub(crate) async fn begin_import(
         .map_err(&failed)?
         .unwrap_or(1);
     let closed = closed_set(&mut tx, &key).await.map_err(&failed)?;
-    let sqlite = tx.is_sqlite();
+    let hasher = batch::FnvBuild::default();
+    let mut known = HashSet::default();
+    for row in tx
+        .fetch_all(
+            "SELECT reference FROM ledger_posting WHERE partnership_key = $1",
+            &[Arg::Text(&key)],
+        )
+        .await
+        .map_err(&failed)?
+    {
+        known.insert(hasher.hash_one(row.text("reference").map_err(&failed)?));
+    }
+    let mut src = Src::Tx(&mut tx);
+    let mut after = (0, 0);
+    loop {
+        let page = batch_page(&mut src, &key, None, false, after)
+            .await
+            .map_err(&failed)?;
+        let Some(last) = page.last() else { break };
+        after = (last.import_id, last.batch_no);
+        for b in &page {
+            for r in batch::references(&b.postings).map_err(|e| damaged_batch(&key, b, &e))? {
+                known.insert(hasher.hash_one(r));
+            }
+        }
+    }
     Ok(ImportStart::Session(Box::new(SqlImportSession {
         tx,
+        pool: pool.clone(),
         actor: actor.clone(),
         at: at.to_string(),
         header,
@@ -281,7 +286,9 @@ pub(crate) async fn begin_import(
         totals: HashMap::new(),
         rows: 0,
         total_pence: 0,
-        full_insert_sql: insert_sql(ROWS_PER_INSERT, sqlite),
+        known,
+        hasher,
+        batch_no: 0,
         refused: false,
     })))
 }
@@ -313,103 +320,122 @@ impl SqlImportSession {
         Ok(())
     }
 
-    async fn insert_batch(&mut self, batch: &[PostingRow]) -> Result<(), StoreError> {
+    /// Writes one batch: a single row holding its postings as a columnar blob.
+    async fn insert_batch(&mut self, postings: &[PostingRow]) -> Result<(), StoreError> {
         let doing = self.doing();
         let key = self.header.partnership_key.clone();
-        let sqlite = self.tx.is_sqlite();
-        let partial_sql;
-        let sql: &str = if batch.len() == ROWS_PER_INSERT {
-            &self.full_insert_sql
-        } else {
-            partial_sql = insert_sql(batch.len(), sqlite);
-            &partial_sql
-        };
-        let mut args = Vec::with_capacity(batch.len() * 17);
-        if !sqlite {
-            args.push(Arg::Text(&key));
-            args.push(Arg::Int(self.import_id));
+        self.batch_no += 1;
+        let years = postings.iter().map(|p| p.year_start);
+        let first_year = years.clone().min().unwrap_or(0);
+        let last_year = years.max().unwrap_or(0);
+        let suspense = postings
+            .iter()
+            .filter(|p| p.service_line == SUSPENSE)
+            .count() as i64;
+        let (bytes, totals) = batch::encode_with_totals(postings);
+        for t in totals {
+            let key = TotalsKey {
+                fund: t.fund.to_string(),
+                year_start: t.year_start,
+                period: t.period,
+                service_line: t.service_line.to_string(),
+                partner: t.partner.unwrap_or("").to_string(),
+                locality: t.locality.unwrap_or("").to_string(),
+            };
+            let entry = self.totals.entry(key).or_insert((0, 0));
+            entry.0 = i64::try_from(i128::from(entry.0) + t.amount_pence).map_err(|_| {
+                StoreError::Invalid(format!(
+                    "the total of fund {} on {} in {} goes beyond what can be held in pence",
+                    t.fund,
+                    t.service_line,
+                    period_text(t.year_start, t.period)
+                ))
+            })?;
+            entry.1 += t.postings;
         }
-        for p in batch {
-            if sqlite {
-                args.push(Arg::Text(&key));
-                args.push(Arg::Int(self.import_id));
+        self.tx
+            .execute(
+                "INSERT INTO ledger_batch (partnership_key, import_id, batch_no, rows, \
+                     first_year_start, last_year_start, suspense_rows, postings) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    Arg::Text(&key),
+                    Arg::Int(self.import_id),
+                    Arg::Int(self.batch_no),
+                    Arg::Int(postings.len() as i64),
+                    Arg::Int(first_year),
+                    Arg::Int(last_year),
+                    Arg::Int(suspense),
+                    Arg::Bytes(&bytes),
+                ],
+            )
+            .await
+            .map_err(db(&doing))?;
+        Ok(())
+    }
+
+    /// Refuses a posting whose reference is already in the partnership: in an earlier file, a
+    /// correction, or earlier in this one.
+    async fn check_references(&mut self, postings: &[PostingRow]) -> Result<(), StoreError> {
+        let key = self.header.partnership_key.clone();
+        for (i, p) in postings.iter().enumerate() {
+            if self.known.insert(self.hasher.hash_one(&p.reference)) {
+                continue;
             }
-            args.extend_from_slice(&[
-                Arg::Int(p.source_line),
-                Arg::Text(&p.date),
-                Arg::Int(p.year_start),
-                Arg::Int(p.period),
-                Arg::Text(&p.fund),
-                Arg::Text(&p.service_line),
-                Arg::OptText(p.partner.as_deref()),
-                Arg::OptText(p.locality.as_deref()),
-                Arg::OptText(p.cost_centre.as_deref()),
-                Arg::OptText(p.subjective.as_deref()),
-                Arg::OptText(p.supplier.as_deref()),
-                Arg::Text(&p.reference),
-                Arg::OptText(p.description.as_deref()),
-                Arg::Int(p.amount_pence),
-                Arg::OptText(p.corrects_reference.as_deref()),
-            ]);
-        }
-        let written = self.tx.execute(sql, &args).await.map_err(db(&doing))?;
-        if written as usize != batch.len() {
-            return Err(self.find_repeated_reference(batch).await);
+            // A hit: a repeat, or two references with the same hash. Look for the real one.
+            if let Some(earlier) = postings[..i].iter().find(|q| q.reference == p.reference) {
+                return Err(self
+                    .duplicate(p, Some(self.import_id), earlier.source_line)
+                    .await);
+            }
+            let mut src = Src::Tx(&mut self.tx);
+            if let Some(found) = find_posting(&mut src, &key, &p.reference).await? {
+                return Err(self
+                    .duplicate(p, found.import_id, found.posting.source_line)
+                    .await);
+            }
         }
         Ok(())
     }
 
-    /// Names the first posting of `batch` whose reference was already there.
-    async fn find_repeated_reference(&mut self, batch: &[PostingRow]) -> StoreError {
-        let doing = self.doing();
-        let key = self.header.partnership_key.clone();
-        for p in batch {
-            let found = self
-                .tx
-                .fetch_optional(
-                    "SELECT p.import_id AS import_id, p.source_line AS source_line, \
-                            i.file_name AS file_name \
-                     FROM ledger_posting p LEFT JOIN ledger_import i \
-                       ON i.partnership_key = p.partnership_key AND i.import_id = p.import_id \
-                     WHERE p.partnership_key = $1 AND p.reference = $2",
-                    &[Arg::Text(&key), Arg::Text(&p.reference)],
-                )
-                .await;
-            let row = match found {
-                Ok(Some(row)) => row,
-                Ok(None) => continue,
-                Err(cause) => return db(&doing)(cause),
-            };
-            let read = || -> Result<(Option<i64>, i64, Option<String>), sqlx::Error> {
-                Ok((
-                    row.opt_int("import_id")?,
-                    row.int("source_line")?,
-                    row.opt_text("file_name")?,
-                ))
-            };
-            let (import_id, line, file_name) = match read() {
-                Ok(v) => v,
-                Err(cause) => return db(&doing)(cause),
-            };
-            if import_id == Some(self.import_id) && line == p.source_line {
-                continue;
+    /// The error for `p`, whose reference was already used by the posting at `earlier_line`
+    /// of import `earlier_import` (`None`: a correction).
+    async fn duplicate(
+        &mut self,
+        p: &PostingRow,
+        earlier_import: Option<i64>,
+        earlier_line: i64,
+    ) -> StoreError {
+        let (earlier_file, earlier_import_id) = match earlier_import {
+            Some(id) if id == self.import_id => (self.header.file_name.clone(), id),
+            Some(id) => {
+                let name = self
+                    .tx
+                    .fetch_optional(
+                        "SELECT file_name FROM ledger_import \
+                         WHERE partnership_key = $1 AND import_id = $2",
+                        &[Arg::Text(&self.header.partnership_key), Arg::Int(id)],
+                    )
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|row| row.text("file_name").ok())
+                    .unwrap_or_else(|| format!("import #{id}"));
+                (name, id)
             }
-            let (earlier_file, earlier_import_id) = match (import_id, file_name) {
-                (Some(id), _) if id == self.import_id => (self.header.file_name.clone(), id),
-                (Some(id), Some(name)) => (name, id),
-                (id, _) => ("a correction".to_string(), id.unwrap_or(0)),
-            };
-            return StoreError::DuplicateReference {
-                line: p.source_line,
-                reference: p.reference.clone(),
-                earlier_file,
-                earlier_import_id,
-                earlier_line: format!(", line {line}"),
-            };
+            None => ("a correction".to_string(), 0),
+        };
+        StoreError::DuplicateReference {
+            line: p.source_line,
+            reference: p.reference.clone(),
+            earlier_file,
+            earlier_import_id,
+            earlier_line: if earlier_import.is_some() {
+                format!(", line {earlier_line}")
+            } else {
+                String::new()
+            },
         }
-        StoreError::Damaged(format!(
-            "{doing}: fewer postings were written than given, but no repeated reference was found"
-        ))
     }
 }
 
@@ -434,21 +460,9 @@ impl ImportSession for SqlImportSession {
                 })?;
                 rows += 1;
             }
-            for batch in postings.chunks(ROWS_PER_INSERT) {
-                self.insert_batch(batch).await?;
-            }
-            for p in postings {
-                let entry = self.totals.entry(TotalsKey::of(p)).or_insert((0, 0));
-                entry.0 = entry.0.checked_add(p.amount_pence).ok_or_else(|| {
-                    StoreError::Invalid(format!(
-                        "line {}: the total of fund {} in {} goes beyond what can be held \
-                         in pence",
-                        p.source_line,
-                        p.fund,
-                        period_text(p.year_start, p.period)
-                    ))
-                })?;
-                entry.1 += 1;
+            self.check_references(postings).await?;
+            for chunk in postings.chunks(POSTINGS_PER_BATCH) {
+                self.insert_batch(chunk).await?;
             }
             self.rows = rows;
             self.total_pence = total;
@@ -527,6 +541,16 @@ impl ImportSession for SqlImportSession {
             .await
             .map_err(&failed)?;
         this.tx.commit().await.map_err(&failed)?;
+        // An import writes its postings to SQLite's write-ahead log; moving them into the
+        // database now, while the importer waits anyway, spares the next reader (monitoring
+        // straight after an import) from replaying a log the size of the file. The import is
+        // committed either way, so a failure here only leaves that work for later.
+        if matches!(this.pool, Pool::Sqlite(_)) {
+            let _ = this
+                .pool
+                .execute_raw("PRAGMA wal_checkpoint(TRUNCATE)")
+                .await;
+        }
         Ok(ImportOutcome {
             import_id: this.import_id,
             rows: this.rows,
@@ -544,20 +568,152 @@ impl ImportSession for SqlImportSession {
 // ---------------------------------------------------------------------------------------------
 // Commands, run inside the write path's transaction
 
-async fn posting_by_reference(
-    tx: &mut Tx,
+/// Where a read runs: inside a write's transaction (which sees its own uncommitted batches),
+/// or on the pool.
+pub(crate) enum Src<'a> {
+    Tx(&'a mut Tx),
+    Pool(&'a Pool),
+}
+
+impl Src<'_> {
+    async fn fetch_all<'q>(
+        &mut self,
+        sql: &'q str,
+        args: &[Arg<'q>],
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        match self {
+            Src::Tx(tx) => tx.fetch_all(sql, args).await,
+            Src::Pool(pool) => pool.fetch_all(sql, args).await,
+        }
+    }
+}
+
+/// One stored batch of imported postings, still encoded.
+pub(crate) struct StoredBatch {
+    pub(crate) import_id: i64,
+    pub(crate) batch_no: i64,
+    pub(crate) postings: Vec<u8>,
+}
+
+/// The next page of a partnership's batches after `after` (import id, batch number), in
+/// order: of one financial year (`year`), or all; only those with suspense postings, if asked.
+pub(crate) async fn batch_page(
+    src: &mut Src<'_>,
+    key: &str,
+    year: Option<i64>,
+    suspense_only: bool,
+    after: (i64, i64),
+) -> Result<Vec<StoredBatch>, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT import_id, batch_no, postings FROM ledger_batch \
+         WHERE partnership_key = $1 AND (import_id > $2 OR (import_id = $2 AND batch_no > $3))",
+    );
+    let mut args = vec![Arg::Text(key), Arg::Int(after.0), Arg::Int(after.1)];
+    if let Some(y) = year {
+        args.push(Arg::Int(y));
+        sql.push_str(&format!(
+            " AND first_year_start <= ${n} AND last_year_start >= ${n}",
+            n = args.len()
+        ));
+    }
+    if suspense_only {
+        sql.push_str(" AND suspense_rows > 0");
+    }
+    sql.push_str(&format!(
+        " ORDER BY import_id, batch_no LIMIT {BATCHES_PER_PAGE}"
+    ));
+    src.fetch_all(&sql, &args)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(StoredBatch {
+                import_id: row.int("import_id")?,
+                batch_no: row.int("batch_no")?,
+                postings: row.bytes("postings")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn damaged_batch(key: &str, b: &StoredBatch, e: &batch::BadBatch) -> StoreError {
+    StoreError::Damaged(format!(
+        "batch {} of import #{} of {key} cannot be read: {}",
+        b.batch_no, b.import_id, e.0
+    ))
+}
+
+/// Calls `each` with every imported posting of a partnership (of one year, or all; with
+/// suspense postings only, if asked), a page of batches at a time.
+pub(crate) async fn each_batched_posting(
+    src: &mut Src<'_>,
+    key: &str,
+    year: Option<i64>,
+    suspense_only: bool,
+    mut each: impl FnMut(StoredPosting),
+) -> Result<(), StoreError> {
+    let doing = format!("read the postings of {key}");
+    let failed = db(&doing);
+    let mut after = (0, 0);
+    loop {
+        let page = batch_page(src, key, year, suspense_only, after)
+            .await
+            .map_err(&failed)?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = (last.import_id, last.batch_no);
+        for b in &page {
+            for posting in batch::decode(&b.postings).map_err(|e| damaged_batch(key, b, &e))? {
+                each(StoredPosting {
+                    import_id: Some(b.import_id),
+                    posting,
+                });
+            }
+        }
+    }
+}
+
+/// The posting with this reference: a correction (or a posting imported before batches) in
+/// `ledger_posting`, else an imported one in a batch.
+pub(crate) async fn find_posting(
+    src: &mut Src<'_>,
     key: &str,
     reference: &str,
-) -> Result<Option<StoredPosting>, sqlx::Error> {
+) -> Result<Option<StoredPosting>, StoreError> {
+    let doing = format!("look up posting {reference:?} of {key}");
+    let failed = db(&doing);
     let sql = format!(
         "SELECT {POSTING_COLUMNS} FROM ledger_posting \
          WHERE partnership_key = $1 AND reference = $2"
     );
-    tx.fetch_optional(&sql, &[Arg::Text(key), Arg::Text(reference)])
-        .await?
-        .as_ref()
-        .map(stored_posting)
-        .transpose()
+    if let Some(row) = src
+        .fetch_all(&sql, &[Arg::Text(key), Arg::Text(reference)])
+        .await
+        .map_err(&failed)?
+        .first()
+    {
+        return stored_posting(row).map(Some).map_err(&failed);
+    }
+    let mut after = (0, 0);
+    loop {
+        let page = batch_page(src, key, None, false, after)
+            .await
+            .map_err(&failed)?;
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        after = (last.import_id, last.batch_no);
+        for b in &page {
+            let refs = batch::references(&b.postings).map_err(|e| damaged_batch(key, b, &e))?;
+            if let Some(i) = refs.iter().position(|r| *r == reference) {
+                let mut all = batch::decode(&b.postings).map_err(|e| damaged_batch(key, b, &e))?;
+                return Ok(Some(StoredPosting {
+                    import_id: Some(b.import_id),
+                    posting: all.swap_remove(i),
+                }));
+            }
+        }
+    }
 }
 
 /// Writes one correction posting (checked: open period, new reference, existing target) and
@@ -585,9 +741,8 @@ async fn insert_correction(
             ),
         });
     }
-    if posting_by_reference(tx, key, &p.reference)
-        .await
-        .map_err(&failed)?
+    if find_posting(&mut Src::Tx(tx), key, &p.reference)
+        .await?
         .is_some()
     {
         return Err(StoreError::Invalid(format!(
@@ -640,9 +795,8 @@ async fn corrected_posting(
     if !partnership_exists(tx, key).await.map_err(db(doing))? {
         return Err(no_partnership(key));
     }
-    posting_by_reference(tx, key, reference)
-        .await
-        .map_err(db(doing))?
+    find_posting(&mut Src::Tx(tx), key, reference)
+        .await?
         .ok_or_else(|| {
             StoreError::Invalid(format!(
                 "there is no posting with reference {reference:?} in {key} to correct"
@@ -806,17 +960,38 @@ pub(crate) async fn apply_close_period(
         )
         .await
         .map_err(&failed)?;
-    if !uncorrected.is_empty() {
-        let mut references = uncorrected
-            .iter()
-            .map(|r| r.text("reference"))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&failed)?;
+    let mut suspense: Vec<(String, i64)> = uncorrected
+        .iter()
+        .map(|r| Ok((r.text("reference")?, r.int("amount_pence")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(&failed)?;
+    // Imported postings in suspense are in batches that say they hold some.
+    let mut batched = Vec::new();
+    each_batched_posting(&mut Src::Tx(tx), key, Some(year_start), true, |p| {
+        let p = p.posting;
+        if p.service_line == SUSPENSE && p.year_start == year_start && p.period == period {
+            batched.push((p.reference, p.amount_pence));
+        }
+    })
+    .await?;
+    for (reference, amount) in batched {
+        let corrected = tx
+            .fetch_optional(
+                "SELECT reference FROM ledger_posting \
+                 WHERE partnership_key = $1 AND corrects_reference = $2",
+                &[Arg::Text(key), Arg::Text(&reference)],
+            )
+            .await
+            .map_err(&failed)?
+            .is_some();
+        if !corrected {
+            suspense.push((reference, amount));
+        }
+    }
+    if !suspense.is_empty() {
+        let mut references: Vec<String> = suspense.iter().map(|r| r.0.clone()).collect();
         references.sort();
-        let total: i64 = uncorrected
-            .iter()
-            .map(|r| r.int("amount_pence").unwrap_or(0))
-            .sum();
+        let total: i64 = suspense.iter().map(|r| r.1).sum();
         let shown_refs: Vec<&str> = references.iter().take(5).map(String::as_str).collect();
         return Err(StoreError::Period {
             period: shown,
@@ -1307,18 +1482,97 @@ pub(crate) async fn postings(
         args.push(arg);
         sql_filter.push_str(&format!(" AND {column} {op} ${}", args.len()));
     }
-    args.push(Arg::Int(limit.max(0)));
-    args.push(Arg::Int(offset.max(0)));
-    let n = args.len();
-    let sql = format!(
-        "SELECT {POSTING_COLUMNS} FROM ledger_posting {sql_filter} \
-         ORDER BY posting_date, reference LIMIT ${} OFFSET ${n}",
-        n - 1
-    );
-    pool.fetch_all(&sql, &args)
+    let sql = format!("SELECT {POSTING_COLUMNS} FROM ledger_posting {sql_filter}");
+    let rows: Vec<StoredPosting> = pool
+        .fetch_all(&sql, &args)
         .await
         .and_then(|rows| rows.iter().map(stored_posting).collect())
-        .map_err(failed)
+        .map_err(failed)?;
+
+    // The first `offset + limit` by date then reference, kept in a bounded max-heap so a
+    // year of a million postings is walked without being held.
+    let keep = usize::try_from(offset.max(0) + limit.max(0)).unwrap_or(usize::MAX);
+    let mut heap: BinaryHeap<Ordered> = BinaryHeap::new();
+    let mut offer = |p: StoredPosting| {
+        if keep == 0 {
+            return;
+        }
+        let item = Ordered(p);
+        if heap.len() < keep {
+            heap.push(item);
+        } else if heap.peek().is_some_and(|top| item < *top) {
+            heap.pop();
+            heap.push(item);
+        }
+    };
+    for p in rows {
+        offer(p);
+    }
+    let matches = |p: &PostingRow| {
+        p.year_start == filter.year_start
+            && filter.fund.as_ref().is_none_or(|f| *f == p.fund)
+            && filter.period_from.is_none_or(|f| p.period >= f)
+            && filter.period_to.is_none_or(|t| p.period <= t)
+            && filter
+                .service_line
+                .as_ref()
+                .is_none_or(|s| *s == p.service_line)
+            && filter
+                .partner
+                .as_ref()
+                .is_none_or(|s| p.partner.as_ref() == Some(s))
+            && filter
+                .locality
+                .as_ref()
+                .is_none_or(|s| p.locality.as_ref() == Some(s))
+    };
+    each_batched_posting(
+        &mut Src::Pool(pool),
+        key,
+        Some(filter.year_start),
+        false,
+        |p| {
+            if matches(&p.posting) {
+                offer(p);
+            }
+        },
+    )
+    .await?;
+    let mut sorted: Vec<StoredPosting> = heap.into_sorted_vec().into_iter().map(|o| o.0).collect();
+    Ok(sorted.split_off(
+        usize::try_from(offset.max(0))
+            .unwrap_or(0)
+            .min(sorted.len()),
+    ))
+}
+
+/// A posting ordered as listings show them: by date, then reference.
+struct Ordered(StoredPosting);
+
+impl Ordered {
+    fn key(&self) -> (&str, &str) {
+        (&self.0.posting.date, &self.0.posting.reference)
+    }
+}
+
+impl PartialEq for Ordered {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Ordered {}
+
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ordered {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 pub(crate) async fn posting(
@@ -1326,16 +1580,7 @@ pub(crate) async fn posting(
     key: &str,
     reference: &str,
 ) -> Result<Option<StoredPosting>, StoreError> {
-    let sql = format!(
-        "SELECT {POSTING_COLUMNS} FROM ledger_posting \
-         WHERE partnership_key = $1 AND reference = $2"
-    );
-    pool.fetch_optional(&sql, &[Arg::Text(key), Arg::Text(reference)])
-        .await
-        .and_then(|row| row.as_ref().map(stored_posting).transpose())
-        .map_err(StoreError::doing(format!(
-            "read posting {reference:?} of {key}"
-        )))
+    find_posting(&mut Src::Pool(pool), key, reference).await
 }
 
 pub(crate) async fn imports(pool: &Pool, key: &str) -> Result<Vec<ImportRow>, StoreError> {

@@ -17,6 +17,7 @@
 //!   domain model it keeps.
 
 mod audit;
+mod batch;
 mod db;
 mod error;
 mod ledger;

@@ -233,6 +233,8 @@ conformance!(
     forecast_overrides_replace_and_list,
     totals_equal_postings_after_any_sequence,
     payments_are_recorded_once_and_listed_by_date,
+    postings_stored_a_row_each_before_batches_still_count,
+    suspense_in_a_batch_holds_its_period_open,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -378,6 +380,7 @@ async fn fresh_database_has_the_schema_and_is_empty(db: &TestDb) {
         "audit_head",
         "ledger_import",
         "ledger_posting",
+        "ledger_batch",
         "ledger_totals",
         "closed_period",
         "budget_revision",
@@ -2168,4 +2171,85 @@ async fn payments_are_recorded_once_and_listed_by_date(db: &TestDb) {
         ("payment.record", "payment:p:BACS-1")
     );
     assert_chain_intact(&*store).await;
+}
+
+/// Databases from before migration 0004 hold imported postings a row each in ledger_posting;
+/// every read and check must still see them.
+async fn postings_stored_a_row_each_before_batches_still_count(db: &TestDb) {
+    let store = db.open().await;
+    ledger_partnership(&*store, "p").await;
+    store
+        .execute_raw_for_tests(
+            "INSERT INTO ledger_import (partnership_key, import_id, file_name, file_sha256, \
+                 mapping_sha256, imported_at, imported_by, rows, control_total_pence) \
+             VALUES ('p', 1, 'old.csv', 'sha-old', 'm', '2025-01-01T00:00:00Z', 'alice', 1, 500)",
+        )
+        .await
+        .unwrap();
+    store
+        .execute_raw_for_tests(
+            "INSERT INTO ledger_posting (partnership_key, import_id, source_line, posting_date, \
+                 year_start, period, fund, service_line, partner, locality, cost_centre, \
+                 subjective, supplier, reference, description, amount_pence, corrects_reference) \
+             VALUES ('p', 1, 7, '2024-05-10', 2024, 2, 'bcf', 'SL1', NULL, NULL, NULL, NULL, \
+                 NULL, 'OLD-1', NULL, 500, NULL)",
+        )
+        .await
+        .unwrap();
+    let e = import(
+        &*store,
+        "p",
+        "new.csv",
+        &[
+            posting(2, "NEW-1", "bcf", "SL1", 2, 100),
+            posting(3, "OLD-1", "bcf", "SL1", 3, 100),
+        ],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("OLD-1") && e.contains("old.csv"), "{e}");
+    let found = store.posting("p", "OLD-1").await.unwrap().unwrap();
+    assert_eq!((found.import_id, found.posting.source_line), (Some(1), 7));
+    import(
+        &*store,
+        "p",
+        "new.csv",
+        &[posting(2, "NEW-1", "bcf", "SL1", 2, 100)],
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let listed: Vec<String> = store
+        .postings("p", &all_postings(), 10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.posting.reference)
+        .collect();
+    assert_eq!(
+        listed,
+        ["NEW-1", "OLD-1"],
+        "both stores, by date then reference"
+    );
+}
+
+async fn suspense_in_a_batch_holds_its_period_open(db: &TestDb) {
+    let store = db.open().await;
+    ledger_partnership(&*store, "p").await;
+    let mut rows = postings_of("S", 12_000);
+    rows[11_500].service_line = concordat_core::ledger::SUSPENSE.into();
+    let period = rows[11_500].period;
+    import(&*store, "p", "s.csv", &rows).await.unwrap().unwrap();
+    let e = store
+        .close_period(&alice(), T3, "p", Y, period)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("S-11500"), "{e}");
+    let other = if period == 1 { 2 } else { 1 };
+    store
+        .close_period(&alice(), T3, "p", Y, other)
+        .await
+        .unwrap();
 }
