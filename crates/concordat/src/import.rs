@@ -127,7 +127,7 @@ pub(crate) async fn import(
         };
         let mut batch = Vec::with_capacity(BATCH);
         let summary = read_ledger(&path, &mapping, &targets, options, |posting| {
-            batch.push(PostingRow::from(&posting));
+            batch.push(PostingRow::from(posting));
             if batch.len() == BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                 tx.blocking_send(full).map_err(|_| StoreStopped)?;
