@@ -1093,6 +1093,16 @@ pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
                 write_file(&path, &bytes)?;
                 println!("wrote {}", path.display());
             }
+            // The charts too, as SVG, for anyone who would rather look than read.
+            for section in &report.sections {
+                for block in &section.blocks {
+                    if let concordat_report::Block::Chart(chart) = block {
+                        let path = dir.join(format!("{}.svg", chart.name));
+                        write_file(&path, concordat_report::render_svg(chart).as_bytes())?;
+                        println!("wrote {}", path.display());
+                    }
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

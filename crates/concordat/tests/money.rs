@@ -1024,6 +1024,37 @@ fn statements_open_as_pdf_xlsx_and_csv() {
         .expect("an expenditure CSV");
     let csv = std::fs::read_to_string(expenditure).unwrap();
     assert!(csv.contains("4010000.03"), "{csv}");
+
+    // The quarter's charts come as SVG beside its tables.
+    ok(run(
+        &[
+            "statement",
+            "--agreement",
+            "test-pool",
+            "--quarter",
+            "2024/25-Q2",
+            "--format",
+            "csv",
+            "--output",
+            "q2",
+        ],
+        &dir,
+        &db.url,
+    ));
+    let svgs: Vec<PathBuf> = std::fs::read_dir(dir.join("q2"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .collect();
+    assert!(!svgs.is_empty(), "no SVG chart written");
+    for svg in svgs {
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(
+            text.starts_with("<svg") && text.contains("<title id="),
+            "{}",
+            svg.display()
+        );
+    }
 }
 
 #[test]
