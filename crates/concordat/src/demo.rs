@@ -211,20 +211,9 @@ async fn demo_ledgers(
                     )
                     .await?;
             }
-            let imported = crate::import::import(
-                store,
-                actor,
-                &jiff::Timestamp::now().to_string(),
-                crate::import::ImportRequest {
-                    agreement: &agreement,
-                    file: &file,
-                    mapping: &mapping,
-                    max_errors: 10,
-                    progress: false,
-                },
-            )
-            .await?;
-            if let crate::import::Imported::New { outcome, .. } = &imported {
+            if let Some(outcome) =
+                import_demo_file(store, actor, &agreement, &file, &mapping).await?
+            {
                 println!(
                     "  {} {} {year}: {} postings, {} spent against {} contributed",
                     agreement.id,
@@ -389,23 +378,31 @@ async fn demo_aligned(
                 )
                 .await?;
         }
-        import_demo_file(store, actor, &agreement, &file, &mapping).await?;
+        print_imported(
+            &file,
+            import_demo_file(store, actor, &agreement, &file, &mapping).await?,
+        );
     }
     let journals = folder.join(format!("{key}-journals.csv"));
     std::fs::write(&journals, ALIGNED_JOURNALS)
         .with_context(|| format!("cannot write {}", journals.display()))?;
-    import_demo_file(store, actor, &agreement, &journals, &mapping).await?;
+    print_imported(
+        &journals,
+        import_demo_file(store, actor, &agreement, &journals, &mapping).await?,
+    );
     println!();
     Ok(())
 }
 
+/// Imports a generated file through the same path as `concordat import`; what was imported,
+/// or `None` if the file was already there.
 async fn import_demo_file(
     store: &dyn concordat_store::Store,
     actor: &Actor,
     agreement: &concordat_core::Agreement,
     file: &Path,
     mapping: &Path,
-) -> Result<()> {
+) -> Result<Option<concordat_store::ImportOutcome>> {
     let imported = crate::import::import(
         store,
         actor,
@@ -419,7 +416,14 @@ async fn import_demo_file(
         },
     )
     .await?;
-    if let crate::import::Imported::New { outcome, .. } = &imported {
+    Ok(match imported {
+        crate::import::Imported::New { outcome, .. } => Some(outcome),
+        crate::import::Imported::AlreadyImported { .. } => None,
+    })
+}
+
+fn print_imported(file: &Path, outcome: Option<concordat_store::ImportOutcome>) {
+    if let Some(outcome) = outcome {
         println!(
             "  {}: {} postings, {}",
             file.file_name().unwrap_or_default().to_string_lossy(),
@@ -427,5 +431,4 @@ async fn import_demo_file(
             concordat_core::Money::from_pence(outcome.control_total_pence)
         );
     }
-    Ok(())
 }

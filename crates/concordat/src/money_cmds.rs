@@ -1423,26 +1423,45 @@ fn posting_date(period: Period, date: Option<jiff::civil::Date>) -> Result<jiff:
     Ok(date)
 }
 
-pub(crate) async fn correct_cmd(args: CorrectArgs) -> Result<ExitCode> {
-    let store = open(&args.db).await?;
-    let agreement = finance::stored_agreement(store.as_ref(), &args.agreement).await?;
-    let Some(original) = store.posting(&agreement.id, &args.corrects).await? else {
+/// The posting with `reference`, and the partner and locality its correction goes to: those
+/// given on the command line, else the posting's own, checked against the agreement.
+async fn posting_and_placement(
+    store: &dyn Store,
+    agreement: &Agreement,
+    reference: &str,
+    partner: Option<String>,
+    locality: Option<String>,
+) -> Result<(concordat_store::PostingRow, Option<String>, Option<String>)> {
+    let Some(found) = store.posting(&agreement.id, reference).await? else {
         bail!(
-            "there is no posting with reference '{}' in {} to correct",
-            args.corrects,
+            "there is no posting with reference '{reference}' in {}",
             agreement.id
         );
     };
-    require_reason(&args.reason)?;
-    let o = original.posting;
-    let partner = args.partner.or(o.partner);
-    let locality = args.locality.or(o.locality);
+    let posting = found.posting;
+    let partner = partner.or_else(|| posting.partner.clone());
+    let locality = locality.or_else(|| posting.locality.clone());
     if let Some(p) = &partner {
-        finance::check_partner(&agreement, p)?;
+        finance::check_partner(agreement, p)?;
     }
     if let Some(l) = &locality {
-        finance::check_locality(&agreement, l)?;
+        finance::check_locality(agreement, l)?;
     }
+    Ok((posting, partner, locality))
+}
+
+pub(crate) async fn correct_cmd(args: CorrectArgs) -> Result<ExitCode> {
+    let store = open(&args.db).await?;
+    let agreement = finance::stored_agreement(store.as_ref(), &args.agreement).await?;
+    require_reason(&args.reason)?;
+    let (o, partner, locality) = posting_and_placement(
+        store.as_ref(),
+        &agreement,
+        &args.corrects,
+        args.partner,
+        args.locality,
+    )
+    .await?;
     let date = posting_date(args.period, args.date)?;
     let stored = store
         .post_correction(
@@ -1478,27 +1497,19 @@ pub(crate) async fn correct_cmd(args: CorrectArgs) -> Result<ExitCode> {
 pub(crate) async fn reclassify_cmd(args: ReclassifyArgs) -> Result<ExitCode> {
     let store = open(&args.db).await?;
     let agreement = finance::stored_agreement(store.as_ref(), &args.agreement).await?;
-    let Some(original) = store.posting(&agreement.id, &args.reference).await? else {
-        bail!(
-            "there is no posting with reference '{}' in {}",
-            args.reference,
-            agreement.id
-        );
-    };
     require_reason(&args.reason)?;
-    let o = original.posting;
+    let (o, partner, locality) = posting_and_placement(
+        store.as_ref(),
+        &agreement,
+        &args.reference,
+        args.partner,
+        args.locality,
+    )
+    .await?;
     let fund = match args.fund {
         Some(f) => finance::fund(&agreement, &f)?.id.clone(),
         None => o.fund,
     };
-    let partner = args.partner.or(o.partner);
-    let locality = args.locality.or(o.locality);
-    if let Some(p) = &partner {
-        finance::check_partner(&agreement, p)?;
-    }
-    if let Some(l) = &locality {
-        finance::check_locality(&agreement, l)?;
-    }
     let date = posting_date(args.period, args.date)?;
     let [out, into] = store
         .reclassify(
