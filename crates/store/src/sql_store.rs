@@ -27,7 +27,7 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long a SQLite writer waits for another writer before giving up.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub(crate) struct SqlStore {
