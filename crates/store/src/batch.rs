@@ -4,8 +4,10 @@
 //! kilobytes each, rather than a million rows with seventeen bound values each — which is what
 //! lets an import that validates, persists and aggregates beat a raw SQLite `.import`.
 //!
-//! Monitoring never reads these: it reads `ledger_totals`. Drill-down, corrections and the
-//! reference check decode them; the reference column comes first so a lookup decodes little.
+//! Monitoring never reads these: it reads `ledger_totals`. Drill-down and the suspense check
+//! decode them. Beside each batch is the hash of every reference in it, so checking a new
+//! file's references, or finding one posting, reads those and decodes only a batch that may
+//! hold it.
 //!
 //! Layout (little-endian), version 1:
 //! `u8 version, u32 rows`, then the columns in order: reference (plain text), date, fund,
@@ -45,6 +47,36 @@ impl Hasher for Fnv {
 }
 
 pub(crate) type FnvBuild = BuildHasherDefault<Fnv>;
+
+/// A reference's hash as stored beside its batch: FNV-1a over its UTF-8 bytes. Written to
+/// the database, so it must never change (std's hashers may, between Rust releases).
+pub(crate) fn reference_hash(reference: &str) -> u64 {
+    let mut h = Fnv::default();
+    h.write(reference.as_bytes());
+    h.finish()
+}
+
+/// The reference hashes of `postings`, in order, as stored.
+pub(crate) fn encode_reference_hashes(postings: &[PostingRow]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(postings.len() * 8);
+    for p in postings {
+        out.extend_from_slice(&reference_hash(&p.reference).to_le_bytes());
+    }
+    out
+}
+
+/// Stored reference hashes back; a length that is not a whole number of hashes is damage.
+pub(crate) fn reference_hashes(bytes: &[u8]) -> Result<impl Iterator<Item = u64> + '_, BadBatch> {
+    if !bytes.len().is_multiple_of(8) {
+        return Err(BadBatch(format!(
+            "its reference hashes are {} bytes, not a multiple of 8",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))))
+}
 
 /// The postings of one batch added up by fund, service line, partner, locality and period.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,15 +289,6 @@ fn header(bytes: &[u8]) -> Result<(Reader<'_>, usize), BadBatch> {
     Ok((r, rows))
 }
 
-/// The references of a batch, in order, without decoding the rest.
-pub(crate) fn references(bytes: &[u8]) -> Result<Vec<&str>, BadBatch> {
-    let (mut r, rows) = header(bytes)?;
-    r.plain(rows)?
-        .into_iter()
-        .map(|v| v.ok_or_else(|| BadBatch("a posting has no reference".into())))
-        .collect()
-}
-
 /// Every posting of a batch.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<PostingRow>, BadBatch> {
     let (mut r, rows) = header(bytes)?;
@@ -348,9 +371,15 @@ mod tests {
         let postings: Vec<PostingRow> = (0..1_000).map(posting).collect();
         let bytes = encode(&postings);
         assert_eq!(decode(&bytes).unwrap(), postings);
-        let refs = references(&bytes).unwrap();
-        assert_eq!(refs.len(), 1_000);
-        assert_eq!(refs[7], "INV-000007");
+        let hashes: Vec<u64> = reference_hashes(&encode_reference_hashes(&postings))
+            .unwrap()
+            .collect();
+        assert_eq!(hashes.len(), 1_000);
+        assert_eq!(hashes[7], reference_hash("INV-000007"));
+        // Stored in the database: the value for a known input must never change.
+        assert_eq!(reference_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(reference_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        assert!(reference_hashes(&[0; 7]).is_err());
         assert!(decode(&encode(&[])).unwrap().is_empty());
     }
 

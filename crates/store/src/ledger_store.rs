@@ -2,7 +2,6 @@
 //! by the write path in `sql_store`) and its reads.
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
-use std::hash::BuildHasher;
 
 use async_trait::async_trait;
 use concordat_core::ledger::SUSPENSE;
@@ -192,8 +191,6 @@ struct SqlImportSession {
     /// Hashes of every reference already in the partnership and in this import so far: a
     /// repeat is then one lookup, and only a hit (or a hash collision) reads the store.
     known: HashSet<u64>,
-    /// Seeded anew for each import, so no file can be made of references that collide.
-    hasher: std::collections::hash_map::RandomState,
     batch_no: i64,
     /// Set once anything has been refused: the session can then only be rolled back.
     refused: bool,
@@ -250,7 +247,6 @@ pub(crate) async fn begin_import(
         .map_err(&failed)?
         .unwrap_or(1);
     let closed = closed_set(&mut tx, &key).await.map_err(&failed)?;
-    let hasher = std::collections::hash_map::RandomState::new();
     let mut known = HashSet::new();
     for row in tx
         .fetch_all(
@@ -260,20 +256,20 @@ pub(crate) async fn begin_import(
         .await
         .map_err(&failed)?
     {
-        known.insert(hasher.hash_one(row.text("reference").map_err(&failed)?));
+        known.insert(batch::reference_hash(
+            &row.text("reference").map_err(&failed)?,
+        ));
     }
     let mut src = Src::Tx(&mut tx);
     let mut after = (0, 0);
     loop {
-        let page = batch_page(&mut src, &key, None, false, after)
-            .await
-            .map_err(&failed)?;
+        let page = hash_page(&mut src, &key, after).await.map_err(&failed)?;
         let Some(last) = page.last() else { break };
         after = (last.import_id, last.batch_no);
         for b in &page {
-            for r in batch::references(&b.postings).map_err(|e| damaged_batch(&key, b, &e))? {
-                known.insert(hasher.hash_one(r));
-            }
+            known.extend(
+                batch::reference_hashes(&b.postings).map_err(|e| damaged_batch(&key, b, &e))?,
+            );
         }
     }
     Ok(ImportStart::Session(Box::new(SqlImportSession {
@@ -288,7 +284,6 @@ pub(crate) async fn begin_import(
         rows: 0,
         total_pence: 0,
         known,
-        hasher,
         batch_no: 0,
         refused: false,
     })))
@@ -334,6 +329,7 @@ impl SqlImportSession {
             .filter(|p| p.service_line == SUSPENSE)
             .count() as i64;
         let (bytes, totals) = batch::encode_with_totals(postings);
+        let hashes = batch::encode_reference_hashes(postings);
         for t in totals {
             let key = TotalsKey {
                 fund: t.fund.to_string(),
@@ -357,8 +353,9 @@ impl SqlImportSession {
         self.tx
             .execute(
                 "INSERT INTO ledger_batch (partnership_key, import_id, batch_no, rows, \
-                     first_year_start, last_year_start, suspense_rows, postings) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     first_year_start, last_year_start, suspense_rows, postings, \
+                     reference_hashes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     Arg::Text(&key),
                     Arg::Int(self.import_id),
@@ -368,6 +365,7 @@ impl SqlImportSession {
                     Arg::Int(last_year),
                     Arg::Int(suspense),
                     Arg::Bytes(&bytes),
+                    Arg::Bytes(&hashes),
                 ],
             )
             .await
@@ -380,7 +378,7 @@ impl SqlImportSession {
     async fn check_references(&mut self, postings: &[PostingRow]) -> Result<(), StoreError> {
         let key = self.header.partnership_key.clone();
         for (i, p) in postings.iter().enumerate() {
-            if self.known.insert(self.hasher.hash_one(&p.reference)) {
+            if self.known.insert(batch::reference_hash(&p.reference)) {
                 continue;
             }
             // A hit: a repeat, or two references with the same hash. Look for the real one.
@@ -651,6 +649,59 @@ pub(crate) async fn batch_page(
         .collect()
 }
 
+/// The next page of a partnership's batches' reference hashes (in `StoredBatch::postings`)
+/// after `after`, in order.
+async fn hash_page(
+    src: &mut Src<'_>,
+    key: &str,
+    after: (i64, i64),
+) -> Result<Vec<StoredBatch>, sqlx::Error> {
+    let sql = format!(
+        "SELECT import_id, batch_no, reference_hashes FROM ledger_batch \
+         WHERE partnership_key = $1 AND (import_id > $2 OR (import_id = $2 AND batch_no > $3)) \
+         ORDER BY import_id, batch_no LIMIT {}",
+        BATCHES_PER_PAGE * 16
+    );
+    src.fetch_all(
+        &sql,
+        &[Arg::Text(key), Arg::Int(after.0), Arg::Int(after.1)],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(StoredBatch {
+            import_id: row.int("import_id")?,
+            batch_no: row.int("batch_no")?,
+            postings: row.bytes("reference_hashes")?,
+        })
+    })
+    .collect()
+}
+
+/// One batch's postings.
+async fn batch_postings(
+    src: &mut Src<'_>,
+    key: &str,
+    import_id: i64,
+    batch_no: i64,
+) -> Result<Option<StoredBatch>, sqlx::Error> {
+    src.fetch_all(
+        "SELECT import_id, batch_no, postings FROM ledger_batch \
+         WHERE partnership_key = $1 AND import_id = $2 AND batch_no = $3",
+        &[Arg::Text(key), Arg::Int(import_id), Arg::Int(batch_no)],
+    )
+    .await?
+    .first()
+    .map(|row| {
+        Ok(StoredBatch {
+            import_id: row.int("import_id")?,
+            batch_no: row.int("batch_no")?,
+            postings: row.bytes("postings")?,
+        })
+    })
+    .transpose()
+}
+
 pub(crate) fn damaged_batch(key: &str, b: &StoredBatch, e: &batch::BadBatch) -> StoreError {
     StoreError::Damaged(format!(
         "batch {} of import #{} of {key} cannot be read: {}",
@@ -710,19 +761,36 @@ pub(crate) async fn find_posting(
     {
         return stored_posting(row).map(Some).map_err(&failed);
     }
+    // The hashes say which batches may hold it; only those are decoded.
+    let wanted = batch::reference_hash(reference);
     let mut after = (0, 0);
     loop {
-        let page = batch_page(src, key, None, false, after)
-            .await
-            .map_err(&failed)?;
+        let page = hash_page(src, key, after).await.map_err(&failed)?;
         let Some(last) = page.last() else {
             return Ok(None);
         };
         after = (last.import_id, last.batch_no);
-        for b in &page {
-            let refs = batch::references(&b.postings).map_err(|e| damaged_batch(key, b, &e))?;
-            if let Some(i) = refs.iter().position(|r| *r == reference) {
-                let mut all = batch::decode(&b.postings).map_err(|e| damaged_batch(key, b, &e))?;
+        for h in &page {
+            let candidates: Vec<usize> = batch::reference_hashes(&h.postings)
+                .map_err(|e| damaged_batch(key, h, &e))?
+                .enumerate()
+                .filter(|(_, x)| *x == wanted)
+                .map(|(i, _)| i)
+                .collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            let Some(b) = batch_postings(src, key, h.import_id, h.batch_no)
+                .await
+                .map_err(&failed)?
+            else {
+                continue;
+            };
+            let mut all = batch::decode(&b.postings).map_err(|e| damaged_batch(key, &b, &e))?;
+            if let Some(i) = candidates
+                .into_iter()
+                .find(|&i| all.get(i).is_some_and(|p| p.reference == reference))
+            {
                 return Ok(Some(StoredPosting {
                     import_id: Some(b.import_id),
                     posting: all.swap_remove(i),

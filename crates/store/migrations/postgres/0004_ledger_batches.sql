@@ -14,5 +14,8 @@ CREATE TABLE ledger_batch (
     -- Postings on the SUSPENSE service line, so closing a period decodes only such batches.
     suspense_rows    BIGINT NOT NULL,
     postings         BYTEA NOT NULL,
+    -- The FNV-1a hash of each posting's reference, in order (8 bytes each): checking a new
+    -- file's references, or finding one posting, reads these rather than every posting.
+    reference_hashes BYTEA NOT NULL,
     PRIMARY KEY (partnership_key, import_id, batch_no)
 );
