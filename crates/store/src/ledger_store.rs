@@ -639,14 +639,17 @@ pub(crate) async fn batch_page(
     src.fetch_all(&sql, &args)
         .await?
         .iter()
-        .map(|row| {
-            Ok(StoredBatch {
-                import_id: row.int("import_id")?,
-                batch_no: row.int("batch_no")?,
-                postings: row.bytes("postings")?,
-            })
-        })
+        .map(|row| stored_batch(row, "postings"))
         .collect()
+}
+
+/// A batch row read back, with the blob of `column` (its postings, or its reference hashes).
+fn stored_batch(row: &Row, column: &str) -> Result<StoredBatch, sqlx::Error> {
+    Ok(StoredBatch {
+        import_id: row.int("import_id")?,
+        batch_no: row.int("batch_no")?,
+        postings: row.bytes(column)?,
+    })
 }
 
 /// The next page of a partnership's batches' reference hashes (in `StoredBatch::postings`)
@@ -668,13 +671,7 @@ async fn hash_page(
     )
     .await?
     .iter()
-    .map(|row| {
-        Ok(StoredBatch {
-            import_id: row.int("import_id")?,
-            batch_no: row.int("batch_no")?,
-            postings: row.bytes("reference_hashes")?,
-        })
-    })
+    .map(|row| stored_batch(row, "reference_hashes"))
     .collect()
 }
 
@@ -692,13 +689,7 @@ async fn batch_postings(
     )
     .await?
     .first()
-    .map(|row| {
-        Ok(StoredBatch {
-            import_id: row.int("import_id")?,
-            batch_no: row.int("batch_no")?,
-            postings: row.bytes("postings")?,
-        })
-    })
+    .map(|row| stored_batch(row, "postings"))
     .transpose()
 }
 
