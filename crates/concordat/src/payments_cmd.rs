@@ -47,7 +47,20 @@ pub(crate) enum PaymentCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
-    /// The payments recorded for a year.
+    /// Reverse a payment recorded in error: it stops counting, and stays on record with who
+    /// reversed it, when and why.
+    Reverse {
+        #[arg(long)]
+        agreement: String,
+        /// The payment's reference.
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// The payments recorded for a year (reversed ones left out).
     List {
         #[arg(long)]
         agreement: String,
@@ -146,6 +159,22 @@ pub(crate) async fn payment_cmd(command: PaymentCommand) -> Result<ExitCode> {
                 finance::partner_name(&agreement, &payer),
                 kind.as_str()
             );
+        }
+        PaymentCommand::Reverse {
+            agreement,
+            reference,
+            reason,
+            db,
+        } => {
+            let store = open(&db).await?;
+            let agreement = finance::stored_agreement(store.as_ref(), &agreement).await?;
+            if reason.trim().is_empty() {
+                bail!("--reason: say why the payment is reversed, for the record");
+            }
+            store
+                .reverse_payment(&actor(&db), &now(), &agreement.id, &reference, &reason)
+                .await?;
+            println!("payment {reference} reversed: it no longer counts as received");
         }
         PaymentCommand::List {
             agreement,

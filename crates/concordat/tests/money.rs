@@ -741,6 +741,34 @@ fn payments_set_arrears_against_the_schedules(db: &TestDb, dir: &Path) {
         "{schedule}"
     );
 
+    // A payment recorded twice by mistake is reversed and stops counting.
+    ok(pay(&[
+        "--fund",
+        "pool",
+        "--partner",
+        "icb",
+        "--paid-on",
+        "2024-04-06",
+        "--amount",
+        "2,000,000",
+        "--reference",
+        "BACS-I1-DUP",
+    ]));
+    ok(run(
+        &[
+            "payment",
+            "reverse",
+            "--agreement",
+            "test-pool",
+            "--reference",
+            "BACS-I1-DUP",
+            "--reason",
+            "recorded twice",
+        ],
+        dir,
+        &db.url,
+    ));
+
     // The settlement counts what was received: the ICB owes its unpaid £1m and its share.
     let csv = ok(run(
         &[

@@ -348,7 +348,18 @@ pub trait Store: Send + Sync {
         payment: PaymentRow,
     ) -> Result<(), StoreError>;
 
-    /// The payments recorded for a financial year, by date then reference.
+    /// Reverses a payment recorded in error: it no longer counts, but stays on record with who
+    /// reversed it, when and why. Audit action `payment.reverse`.
+    async fn reverse_payment(
+        &self,
+        actor: &Actor,
+        at: &str,
+        key: &str,
+        reference: &str,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The payments recorded for a financial year and not reversed, by date then reference.
     async fn payments(&self, key: &str, year_start: i64) -> Result<Vec<StoredPayment>, StoreError>;
 
     /// The posting (imported line or correction) with this reference, if there is one.

@@ -1,7 +1,7 @@
 //! Payments of contributions and funding transfers: what has been paid, to set against what
 //! the agreement's schedules say has fallen due.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::audit::canonical_json;
 use crate::db::{Arg, Pool, Row, Tx};
@@ -135,10 +135,66 @@ pub(crate) async fn payments(
         "SELECT partnership_key, reference, kind, item, partner, year_start, paid_on, \
              amount_pence, recorded_at, recorded_by \
          FROM payment WHERE partnership_key = $1 AND year_start = $2 \
+             AND reversed_at IS NULL \
          ORDER BY paid_on, reference",
         &[Arg::Text(key), Arg::Int(year_start)],
     )
     .await
     .and_then(|rows| rows.iter().map(stored_payment).collect())
     .map_err(StoreError::doing(format!("read the payments of {key}")))
+}
+
+pub(crate) async fn apply_reverse_payment(
+    tx: &mut Tx,
+    actor: &Actor,
+    at: &str,
+    key: &str,
+    reference: &str,
+    reason: &str,
+    doing: &str,
+) -> Result<Change, StoreError> {
+    check_field("reason", reason)?;
+    let before = tx
+        .fetch_optional(
+            "SELECT partnership_key, reference, kind, item, partner, year_start, paid_on, \
+                 amount_pence, recorded_at, recorded_by \
+             FROM payment WHERE partnership_key = $1 AND reference = $2 \
+                 AND reversed_at IS NULL",
+            &[Arg::Text(key), Arg::Text(reference)],
+        )
+        .await
+        .map_err(failed(doing))?
+        .as_ref()
+        .map(stored_payment)
+        .transpose()
+        .map_err(failed(doing))?
+        .ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "there is no payment {reference:?} in {key} to reverse (or it is reversed already)"
+            ))
+        })?;
+    tx.execute(
+        "UPDATE payment SET reversed_at = $3, reversed_by = $4, reversal_reason = $5 \
+         WHERE partnership_key = $1 AND reference = $2",
+        &[
+            Arg::Text(key),
+            Arg::Text(reference),
+            Arg::Text(at),
+            Arg::Text(&actor.name),
+            Arg::Text(reason),
+        ],
+    )
+    .await
+    .map_err(failed(doing))?;
+    Ok(Change {
+        result: CommandResult::Done,
+        audit: Some(AuditEntry {
+            action: "payment.reverse",
+            entity: format!("payment:{key}:{reference}"),
+            before_json: Some(canonical_json(
+                &serde_json::to_value(&before.payment).unwrap_or(Value::Null),
+            )),
+            after_json: Some(canonical_json(&json!({"reversed": true, "reason": reason}))),
+        }),
+    })
 }

@@ -155,6 +155,11 @@ enum Command {
     },
     SetForecastOverride(ForecastOverrideRow),
     RecordPayment(PaymentRow),
+    ReversePayment {
+        key: String,
+        reference: String,
+        reason: String,
+    },
 }
 
 impl Command {
@@ -164,7 +169,8 @@ impl Command {
             Command::ClosePeriod { key, .. }
             | Command::Correction { key, .. }
             | Command::Reclassify { key, .. }
-            | Command::ReleaseCommitment { key, .. } => key,
+            | Command::ReleaseCommitment { key, .. }
+            | Command::ReversePayment { key, .. } => key,
             Command::SetBudget(b) => &b.partnership_key,
             Command::RecordCommitment(c) => &c.partnership_key,
             Command::SetForecastOverride(f) => &f.partnership_key,
@@ -202,6 +208,9 @@ impl Command {
             ),
             Command::RecordPayment(p) => {
                 format!("record payment {} in {}", p.reference, p.partnership_key)
+            }
+            Command::ReversePayment { key, reference, .. } => {
+                format!("reverse payment {reference} in {key}")
             }
         }
     }
@@ -308,6 +317,16 @@ impl SqlStore {
             }
             Command::RecordPayment(p) => {
                 payments::apply_record_payment(&mut tx, actor, at, p, &doing).await?
+            }
+            Command::ReversePayment {
+                key,
+                reference,
+                reason,
+            } => {
+                payments::apply_reverse_payment(
+                    &mut tx, actor, at, &key, &reference, &reason, &doing,
+                )
+                .await?
             }
         };
         match &change.audit {
@@ -1001,6 +1020,25 @@ impl Store for SqlStore {
             .write(actor, at, Command::RecordPayment(payment))
             .await?
         {
+            CommandResult::Done => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn reverse_payment(
+        &self,
+        actor: &Actor,
+        at: &str,
+        key: &str,
+        reference: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let command = Command::ReversePayment {
+            key: key.to_string(),
+            reference: reference.to_string(),
+            reason: reason.to_string(),
+        };
+        match self.write(actor, at, command).await? {
             CommandResult::Done => Ok(()),
             _ => Err(unexpected()),
         }

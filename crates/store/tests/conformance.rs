@@ -2170,6 +2170,38 @@ async fn payments_are_recorded_once_and_listed_by_date(db: &TestDb) {
         (record.action.as_str(), record.entity.as_str()),
         ("payment.record", "payment:p:BACS-1")
     );
+    // A payment recorded in error is reversed: it stops counting, its record stays.
+    store
+        .reverse_payment(&bob(), T3, "p", "BACS-2", "paid to the wrong fund")
+        .await
+        .unwrap();
+    let refs: Vec<_> = store
+        .payments("p", Y)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.payment.reference)
+        .collect();
+    assert_eq!(refs, ["BACS-1"]);
+    let e = store
+        .reverse_payment(&bob(), T3, "p", "BACS-2", "again")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("reversed already"), "{e}");
+    let record = store.audit_log(Some("p")).await.unwrap().pop().unwrap();
+    assert_eq!(record.action, "payment.reverse");
+    assert_eq!(
+        record.before().unwrap().unwrap()["amount_pence"],
+        json!(250_000)
+    );
+    // Its reference stays taken.
+    let e = store
+        .record_payment(&alice(), T3, payment("BACS-2", "2024-07-02", 250_000))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already"), "{e}");
     assert_chain_intact(&*store).await;
 }
 

@@ -15,6 +15,10 @@ CREATE TABLE payment (
     amount_pence    BIGINT NOT NULL,
     recorded_at     TEXT NOT NULL,
     recorded_by     TEXT NOT NULL,
+    -- A payment recorded in error is reversed, never deleted: who, when and why stay.
+    reversed_at     TEXT NULL,
+    reversed_by     TEXT NULL,
+    reversal_reason TEXT NULL,
     PRIMARY KEY (partnership_key, reference)
 );
 
