@@ -215,6 +215,8 @@ pub(crate) fn on_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
+pub(crate) use concordat_report::grouped_integer as grouped;
+
 /// The summary a finance officer reconciles to the source system.
 pub(crate) fn describe(agreement: &Agreement, imported: &Imported) -> String {
     use std::fmt::Write;
@@ -294,17 +296,4 @@ pub(crate) fn describe(agreement: &Agreement, imported: &Imported) -> String {
         }
     }
     out
-}
-
-/// `1234567` as `1,234,567`.
-pub(crate) fn grouped(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
 }

@@ -749,14 +749,10 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn percent_text(basis_points: Option<i64>) -> String {
-    match basis_points {
-        None => "n/a".into(),
-        Some(bp) => {
-            let sign = if bp < 0 { "-" } else { "" };
-            let bp = bp.unsigned_abs();
-            format!("{sign}{}.{:02}", bp / 100, bp % 100)
-        }
-    }
+    basis_points.map_or_else(
+        || "n/a".into(),
+        |bp| concordat_report::percent_number(concordat_core::Percent::from_basis_points(bp)),
+    )
 }
 
 fn rag_text(rag: monitor::Rag) -> &'static str {

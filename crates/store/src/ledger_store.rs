@@ -51,7 +51,7 @@ fn check_period(year_start: i64, period: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn db(doing: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+pub(crate) fn db(doing: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
     move |cause| StoreError::Database {
         doing: doing.to_string(),
         cause,

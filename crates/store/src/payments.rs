@@ -5,16 +5,9 @@ use serde_json::{Value, json};
 
 use crate::audit::canonical_json;
 use crate::db::{Arg, Pool, Row, Tx};
-use crate::ledger_store::{no_partnership, partnership_exists};
+use crate::ledger_store::{db as failed, no_partnership, partnership_exists};
 use crate::sql_store::{AuditEntry, Change, CommandResult, check_field};
 use crate::{Actor, PaymentKind, PaymentRow, StoreError, StoredPayment};
-
-fn failed(doing: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
-    move |cause| StoreError::Database {
-        doing: doing.to_string(),
-        cause,
-    }
-}
 
 fn check_date(text: &str) -> Result<(), StoreError> {
     let ok = text.len() == 10
