@@ -169,16 +169,15 @@ pub(crate) struct FundYear {
     pub overrides: Vec<ForecastOverride>,
 }
 
-pub(crate) async fn fund_year(
+/// A fund's ledger totals for a year, in the core's terms.
+pub(crate) async fn totals(
     store: &dyn Store,
     key: &str,
     fund: &Fund,
     year: FinancialYear,
-    as_at: Period,
-) -> Result<FundYear> {
-    let year_start = i64::from(year.start_year());
-    let totals = store
-        .ledger_totals(key, Some(&fund.id), year_start)
+) -> Result<Vec<TotalsLine>> {
+    store
+        .ledger_totals(key, Some(&fund.id), i64::from(year.start_year()))
         .await?
         .into_iter()
         .map(|t| {
@@ -191,7 +190,18 @@ pub(crate) async fn fund_year(
                 amount: Money::from_pence(t.amount_pence),
             })
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+pub(crate) async fn fund_year(
+    store: &dyn Store,
+    key: &str,
+    fund: &Fund,
+    year: FinancialYear,
+    as_at: Period,
+) -> Result<FundYear> {
+    let year_start = i64::from(year.start_year());
+    let totals = totals(store, key, fund, year).await?;
     let budgets = store
         .budgets(key, Some(&fund.id), year_start)
         .await?
@@ -314,9 +324,7 @@ pub(crate) async fn contributions_received(
 }
 
 /// What the partnership's other pools have spare at the year end, for a risk share that first
-/// offsets an overspend against them: for each other fund with contributions for the year,
-/// its contributions less its actual spend, where that is positive. Unlike the in-year
-/// figure, forecasts and overrides play no part: the year is over.
+/// offsets an overspend against them (see `statement::underspend_at_year_end`).
 pub(crate) async fn other_pools_year_end_underspend(
     store: &dyn Store,
     agreement: &Agreement,
@@ -325,26 +333,9 @@ pub(crate) async fn other_pools_year_end_underspend(
 ) -> Result<Money> {
     let mut spare = Money::ZERO;
     for other in agreement.funds.iter().filter(|f| f.id != fund.id) {
-        let contributions = Money::checked_sum(
-            other
-                .contributions
-                .iter()
-                .filter(|c| c.year == year)
-                .map(|c| c.amount),
-        )?;
-        if contributions == Money::ZERO {
-            continue;
-        }
-        let spend = Money::checked_sum(
-            store
-                .ledger_totals(&agreement.id, Some(&other.id), i64::from(year.start_year()))
-                .await?
-                .iter()
-                .map(|t| Money::from_pence(t.amount_pence)),
-        )?;
-        if spend < contributions {
-            spare = spare.checked_add(contributions.checked_sub(spend)?)?;
-        }
+        let totals = totals(store, &agreement.id, other, year).await?;
+        let pool = concordat_core::statement::underspend_at_year_end(other, year, &totals)?;
+        spare = spare.checked_add(pool)?;
     }
     Ok(spare)
 }

@@ -3,7 +3,6 @@
 //! agreement from the database, asks `concordat-core` for the figures and prints or writes
 //! them; every change goes through the store, which records it in the audit log.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -1137,30 +1136,22 @@ pub(crate) async fn settle_cmd(args: SettleArgs) -> Result<ExitCode> {
             "note: {suspense} of the year's spend is in suspense; reclassify it before settling"
         );
     }
-    let mut spend = Money::ZERO;
-    let mut own_spend: BTreeMap<String, Money> = BTreeMap::new();
-    for t in data.totals.iter().filter(|t| t.period.year() == args.year) {
-        spend = spend.checked_add(t.amount)?;
-        if let Some(p) = &t.partner {
-            let e = own_spend.entry(p.clone()).or_default();
-            *e = e.checked_add(t.amount)?;
-        }
-    }
     let other =
         finance::other_pools_year_end_underspend(store.as_ref(), agreement, fund, args.year)
             .await?;
     let received =
         finance::contributions_received(store.as_ref(), &agreement.id, fund, args.year, None)
             .await?;
-    let settlement = statement::settle(&statement::SettlementInput {
+    // The settlement is the memorandum account's: one reading of the year's totals.
+    let settlement = statement::memorandum(&MemorandumInput {
         fund,
         year: args.year,
-        spend,
-        other_income: Money::ZERO,
-        own_spend,
+        totals: &data.totals,
+        other_income: Vec::new(),
         received: received.clone(),
         other_pools_underspend: other,
-    })?;
+    })?
+    .settlement;
     if received.is_none() {
         eprintln!("note: {RECEIVED_AS_DUE}");
     }

@@ -546,6 +546,34 @@ pub struct Memorandum {
     pub partner_accounts: Vec<PartnerAccounts>,
 }
 
+/// What a pool has spare at the end of `year`: its contributions due less its spend (the
+/// totals of the fund and year added up), where that is more than nothing. For a risk share
+/// that first offsets an overspend against the partnership's other pools; forecasts play no
+/// part once the year is over.
+pub fn underspend_at_year_end(
+    fund: &Fund,
+    year: FinancialYear,
+    totals: &[TotalsLine],
+) -> Result<Money, MoneyError> {
+    let contributions = Money::checked_sum(
+        fund.contributions
+            .iter()
+            .filter(|c| c.year == year)
+            .map(|c| c.amount),
+    )?;
+    let spend = Money::checked_sum(
+        totals
+            .iter()
+            .filter(|t| t.fund == fund.id && t.period.year() == year)
+            .map(|t| t.amount),
+    )?;
+    Ok(if spend < contributions {
+        contributions.checked_sub(spend)?
+    } else {
+        Money::ZERO
+    })
+}
+
 /// The memorandum account for a fund and year.
 pub fn memorandum(input: &MemorandumInput<'_>) -> Result<Memorandum, StatementError> {
     let fund = input.fund;
@@ -719,6 +747,27 @@ mod tests {
                 ]
             })
             .collect()
+    }
+
+    #[test]
+    fn a_pool_has_spare_only_what_it_did_not_spend() {
+        let fund = pooled_pro_rata();
+        let year = "2024/25".parse().unwrap();
+        // £1m of contributions; twelve periods of £85,000 is £1,020,000: nothing spare.
+        assert_eq!(
+            underspend_at_year_end(&fund, year, &year_of_totals(12)).unwrap(),
+            Money::ZERO
+        );
+        // Eleven periods, £935,000: £65,000 spare. Another year's or fund's lines do not count.
+        let mut totals = year_of_totals(11);
+        totals.push(total("2025/26-P01", "Home care", None, None, pounds(9_999)));
+        let mut other = total("2024/25-P03", "Home care", None, None, pounds(7_777));
+        other.fund = "another-pool".into();
+        totals.push(other);
+        assert_eq!(
+            underspend_at_year_end(&fund, year, &totals).unwrap(),
+            pounds(65_000)
+        );
     }
 
     fn transfer(id: &str, year: i16, amount: Money) -> Transfer {
