@@ -117,7 +117,8 @@ async fn demo_ledgers(
     let mut n = 0usize;
     println!("Generated ledgers (in {}):", folder.display());
     for agreement in store.list_agreements().await? {
-        let agreement = crate::finance::stored_agreement(store, &agreement.partnership_key).await?;
+        let agreement =
+            concordat_app::finance::stored_agreement(store, &agreement.partnership_key).await?;
         let mut closed_years = Vec::new();
         for fund in &agreement.funds {
             let Some(year) = fund.contributions.first().map(|c| c.year) else {
@@ -218,7 +219,7 @@ async fn demo_ledgers(
                     "  {} {} {year}: {} postings, {} spent against {} contributed",
                     agreement.id,
                     fund.id,
-                    crate::import::grouped(outcome.rows),
+                    concordat_app::import::grouped(outcome.rows),
                     concordat_core::Money::from_pence(outcome.control_total_pence),
                     concordat_core::Money::from_pence(contributions)
                 );
@@ -298,7 +299,7 @@ async fn demo_aligned(
     use concordat_ledger::generate::{LedgerSpec, generate};
     let key = "halton-st-helens";
     let fund = "aligned-budgets";
-    let Ok(agreement) = crate::finance::stored_agreement(store, key).await else {
+    let Ok(agreement) = concordat_app::finance::stored_agreement(store, key).await else {
         return Ok(());
     };
     let year = FinancialYear::starting(2008).expect("2008/09");
@@ -403,22 +404,22 @@ async fn import_demo_file(
     file: &Path,
     mapping: &Path,
 ) -> Result<Option<concordat_store::ImportOutcome>> {
-    let imported = crate::import::import(
+    let imported = concordat_app::import::import(
         store,
         actor,
         &jiff::Timestamp::now().to_string(),
-        crate::import::ImportRequest {
+        concordat_app::import::ImportRequest {
             agreement,
             file,
             mapping,
             max_errors: 10,
-            progress: false,
+            progress: None,
         },
     )
     .await?;
     Ok(match imported {
-        crate::import::Imported::New { outcome, .. } => Some(outcome),
-        crate::import::Imported::AlreadyImported { .. } => None,
+        concordat_app::import::Imported::New { outcome, .. } => Some(outcome),
+        concordat_app::import::Imported::AlreadyImported { .. } => None,
     })
 }
 
@@ -427,7 +428,7 @@ fn print_imported(file: &Path, outcome: Option<concordat_store::ImportOutcome>) 
         println!(
             "  {}: {} postings, {}",
             file.file_name().unwrap_or_default().to_string_lossy(),
-            crate::import::grouped(outcome.rows),
+            concordat_app::import::grouped(outcome.rows),
             concordat_core::Money::from_pence(outcome.control_total_pence)
         );
     }

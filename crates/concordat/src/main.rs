@@ -1,10 +1,12 @@
 //! `concordat`: the command line for finance teams and administrators.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use concordat_app::{finance, import};
 use concordat_core::agreement::Agreement;
 use concordat_core::notice;
 use concordat_io::{AgreementFile, read_agreement_file};
@@ -18,8 +20,6 @@ use jiff::civil::Date;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod demo;
-mod finance;
-mod import;
 mod money_cmds;
 mod payments_cmd;
 mod summarize;
@@ -480,6 +480,13 @@ async fn import_cmd(
 ) -> Result<ExitCode> {
     let store = open(&db).await?;
     let agreement = finance::stored_agreement(store.as_ref(), &agreement).await?;
+    let bar = (!no_progress && std::io::stderr().is_terminal()).then(progress_bar);
+    let listener = bar.clone().map(|bar| {
+        std::sync::Arc::new(move |done: u64, total: u64| {
+            bar.set_length(total);
+            bar.set_position(done);
+        }) as import::Progress
+    });
     let imported = import::import(
         store.as_ref(),
         &actor(&db),
@@ -489,12 +496,27 @@ async fn import_cmd(
             file: &file,
             mapping: &mapping,
             max_errors,
-            progress: !no_progress && import::on_terminal(),
+            progress: listener,
         },
     )
-    .await?;
-    print!("{}", import::describe(&agreement, &imported));
+    .await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    print!("{}", import::describe(&agreement, &imported?));
     Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} reading [{bar:40}] {bytes}/{total_bytes} ({eta} left)",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
 }
 
 async fn audit_cmd(command: AuditCommand) -> Result<ExitCode> {

@@ -12,17 +12,16 @@ use clap::{Subcommand, ValueEnum};
 use concordat_core::agreement::{Agreement, Fund};
 use concordat_core::budget::{BudgetLine, Phasing};
 use concordat_core::monitor::{
-    self, CrossSubsidyReport, Dimension, Exposure, ForecastMethod, MonitorInput, Monitoring,
-    RingFenceBreach,
+    self, CrossSubsidyReport, Dimension, Exposure, ForecastMethod, Monitoring, RingFenceBreach,
 };
-use concordat_core::statement::{self, MemorandumInput, QuarterlyInput, Settlement};
+use concordat_core::statement::{self, MemorandumInput, Settlement};
 use concordat_core::{FinancialYear, Money, Period, Quarter};
 use concordat_report::statements::{self as reports, Context as ReportContext};
 use concordat_store::{BudgetRow, CommitmentRow, ForecastOverrideRow, Store};
-use serde::Serialize;
 
-use crate::finance::{self, FundYear};
 use crate::{DatabaseArgs, actor, now, open};
+use concordat_app::finance::{self, FundYear};
+use concordat_app::{RECEIVED_AS_DUE, StatementKind, file_part};
 
 /// Which agreement and fund a command is about.
 #[derive(clap::Args, Clone)]
@@ -281,11 +280,16 @@ fn report_context<'a>(agreement: &'a Agreement, fund: &'a Fund, by: &str) -> Rep
     ReportContext {
         agreement,
         fund,
-        prepared_at: jiff::Timestamp::now()
-            .strftime("%Y-%m-%d %H:%M UTC")
-            .to_string(),
+        prepared_at: prepared_now(),
         prepared_by: by.to_string(),
     }
+}
+
+/// When a report is prepared, as its title block shows it.
+fn prepared_now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%d %H:%M UTC")
+        .to_string()
 }
 
 pub(crate) async fn budget_cmd(command: BudgetCommand) -> Result<ExitCode> {
@@ -570,71 +574,48 @@ pub(crate) async fn forecast_cmd(args: ForecastArgs) -> Result<ExitCode> {
 }
 
 /// The monitoring view and its checks, as one value for JSON.
-#[derive(Serialize)]
-struct MonitorView<'a> {
-    agreement: &'a str,
-    monitoring: &'a Monitoring,
-    exposure: &'a Exposure,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cross_subsidy: Option<&'a CrossSubsidyReport>,
-    ring_fence_breaches: &'a [RingFenceBreach],
-}
-
 pub(crate) async fn monitor_cmd(args: MonitorArgs) -> Result<ExitCode> {
     let store = open(&args.db).await?;
-    let (loaded, fund_id) = load(
+    let (agreement, fund_id) = concordat_app::agreement_and_fund(
         store.as_ref(),
-        &args.target,
-        args.period.year(),
-        args.period,
+        &args.target.agreement,
+        args.target.fund.as_deref(),
     )
     .await?;
-    let agreement = &loaded.agreement;
-    let fund = finance::fund(agreement, &fund_id)?;
-    let data = &loaded.data;
-    warn_if_empty(fund, args.period.year(), data);
-    let input = MonitorInput {
+    let fund = finance::fund(&agreement, &fund_id)?;
+    let m = concordat_app::fund_monitoring(
+        store.as_ref(),
+        &agreement,
         fund,
-        as_at: args.period,
-        totals: &data.totals,
-        budgets: &data.budgets,
-        commitments: &data.commitments,
-        overrides: &data.overrides,
-        method: args.method,
-    };
-    let monitoring = monitor::monitor(&input, args.by)?;
-    let other =
-        finance::other_pools_underspend(store.as_ref(), agreement, fund, args.period, args.method)
-            .await?;
-    let exposure = monitor::in_year_exposure(&input, other)?;
-    let cross = (fund.kind == concordat_core::agreement::FundKind::Aligned)
-        .then(|| monitor::cross_subsidy(&input))
-        .transpose()?;
-    let ring = monitor::ring_fences(&input, &agreement.localities)?;
+        args.period,
+        args.method,
+        args.by,
+    )
+    .await?;
+    if m.empty {
+        warn_empty(fund, args.period.year());
+    }
     match args.format {
         MonitorFormat::Table => print!(
             "{}",
-            monitor_table(agreement, &monitoring, &exposure, cross.as_ref(), &ring)
+            monitor_table(
+                &agreement,
+                &m.monitoring,
+                &m.exposure,
+                m.cross_subsidy.as_ref(),
+                &m.ring_fence_breaches
+            )
         ),
-        MonitorFormat::Csv => print!("{}", monitor_csv(&monitoring)),
-        MonitorFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&MonitorView {
-                agreement: &agreement.id,
-                monitoring: &monitoring,
-                exposure: &exposure,
-                cross_subsidy: cross.as_ref(),
-                ring_fence_breaches: &ring,
-            })?
-        ),
+        MonitorFormat::Csv => print!("{}", monitor_csv(&m.monitoring)),
+        MonitorFormat::Json => println!("{}", serde_json::to_string_pretty(&m)?),
         MonitorFormat::Xlsx => {
-            let ctx = report_context(agreement, fund, &actor(&args.db).name);
+            let ctx = report_context(&agreement, fund, &actor(&args.db).name);
             let report = reports::monitoring_report(
                 &ctx,
-                &monitoring,
-                Some(&exposure),
-                cross.as_ref(),
-                &ring,
+                &m.monitoring,
+                Some(&m.exposure),
+                m.cross_subsidy.as_ref(),
+                &m.ring_fence_breaches,
             );
             let bytes = concordat_report::render_xlsx(&report)?;
             let path = args.output.unwrap_or_else(|| {
@@ -708,39 +689,13 @@ fn require_reason(reason: &str) -> Result<()> {
     Ok(())
 }
 
-/// Said wherever contributions are counted as received without a payment on record.
-const RECEIVED_AS_DUE: &str = "no payments of contributions to this fund are recorded for the year, so contributions are taken as received when due (record them with `concordat payment record`)";
-
-/// The report with a line in its title block saying how contributions received were counted.
-fn with_received_note(
-    mut report: concordat_report::Report,
-    as_due: bool,
-) -> concordat_report::Report {
-    report.meta.push((
-        "Contributions received".into(),
-        if as_due {
-            "taken as received when due: no payments are recorded".into()
-        } else {
-            "as recorded in Concordat".into()
-        },
-    ));
-    report
-}
-
 /// Says so when a fund's year has no budget and no postings: the figures would all be zero,
 /// which reads as a fund on budget.
-fn warn_if_empty(fund: &Fund, year: FinancialYear, data: &FundYear) {
-    if data.budgets.is_empty() && data.totals.is_empty() {
-        eprintln!(
-            "note: fund '{}' has no budget and no postings for {year}: every figure is zero",
-            fund.id
-        );
-    }
-}
-
-/// `2024/25-P06` as `2024-25-P06`, for a file name.
-fn file_part(text: &str) -> String {
-    text.replace('/', "-")
+fn warn_empty(fund: &Fund, year: FinancialYear) {
+    eprintln!(
+        "note: fund '{}' has no budget and no postings for {year}: every figure is zero",
+        fund.id
+    );
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -1002,68 +957,36 @@ fn label(agreement: &Agreement, by: Dimension, key: &str) -> String {
 
 pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
     let store = open(&args.db).await?;
-    let (year, as_at) = match (args.quarter, args.year) {
-        (Some(q), _) => (q.year(), q.periods()[2]),
-        (None, Some(y)) => (y, y.period(12).expect("P12")),
+    let kind = match (args.quarter, args.year) {
+        (Some(q), _) => StatementKind::Quarter(q),
+        (None, Some(y)) => StatementKind::Year(y),
         (None, None) => bail!("say --quarter 2024/25-Q2 or --year 2024/25"),
     };
-    let (loaded, fund_id) = load(store.as_ref(), &args.target, year, as_at).await?;
-    let agreement = &loaded.agreement;
-    let fund = finance::fund(agreement, &fund_id)?;
-    let data = &loaded.data;
-    let other = match args.quarter {
-        Some(_) => {
-            finance::other_pools_underspend(store.as_ref(), agreement, fund, as_at, args.method)
-                .await?
-        }
-        None => {
-            finance::other_pools_year_end_underspend(store.as_ref(), agreement, fund, year).await?
-        }
-    };
+    let (agreement, fund_id) = concordat_app::agreement_and_fund(
+        store.as_ref(),
+        &args.target.agreement,
+        args.target.fund.as_deref(),
+    )
+    .await?;
+    let fund = finance::fund(&agreement, &fund_id)?;
     if args.quarter.is_none() && !matches!(args.method, ForecastMethod::RunRate) {
         eprintln!("note: --method plays no part in the memorandum account: the year is over");
     }
-    let ctx = report_context(agreement, fund, &actor(&args.db).name);
-    // Received by the end of the quarter, or of the year: a payment made later is a debtor
-    // at the date of the statement.
-    let up_to = Some(args.quarter.map_or(year.last_day(), |q| q.last_day()));
-    let received =
-        finance::contributions_received(store.as_ref(), &agreement.id, fund, year, up_to).await?;
-    warn_if_empty(fund, year, data);
-    let (report, stem) = match args.quarter {
-        Some(quarter) => {
-            let s = statement::quarterly_statement(&QuarterlyInput {
-                fund,
-                quarter,
-                totals: &data.totals,
-                budgets: &data.budgets,
-                commitments: &data.commitments,
-                overrides: &data.overrides,
-                method: args.method,
-                transfers: &agreement.transfers,
-                received_to_date: received.as_ref(),
-                other_pools_underspend: other,
-            })?;
-            (
-                with_received_note(reports::quarterly_report(&ctx, &s), received.is_none()),
-                format!("statement-{}-{}", fund.id, file_part(&quarter.to_string())),
-            )
-        }
-        None => {
-            let m = statement::memorandum(&MemorandumInput {
-                fund,
-                year,
-                totals: &data.totals,
-                other_income: Vec::new(),
-                received: received.clone(),
-                other_pools_underspend: other,
-            })?;
-            (
-                with_received_note(reports::memorandum_report(&ctx, &m), received.is_none()),
-                format!("memorandum-{}-{}", fund.id, file_part(&year.to_string())),
-            )
-        }
-    };
+    let made = concordat_app::statement(
+        store.as_ref(),
+        &agreement,
+        fund,
+        kind,
+        args.method,
+        &actor(&args.db).name,
+        &prepared_now(),
+    )
+    .await?;
+    if made.empty {
+        warn_empty(fund, kind.year());
+    }
+    let report = made.report;
+    let stem = made.file_stem;
     match args.format {
         StatementFormat::Pdf => {
             let path = args
@@ -1117,7 +1040,9 @@ pub(crate) async fn settle_cmd(args: SettleArgs) -> Result<ExitCode> {
             args.year
         );
     }
-    warn_if_empty(fund, args.year, data);
+    if data.budgets.is_empty() && data.totals.is_empty() {
+        warn_empty(fund, args.year);
+    }
     let closed = store.closed_periods(&agreement.id).await?;
     if !closed.contains(&(i64::from(args.year.start_year()), 12)) {
         eprintln!(
@@ -1586,7 +1511,7 @@ pub(crate) async fn imports_cmd(agreement: String, db: DatabaseArgs) -> Result<E
             i.imported_at,
             i.imported_by,
             i.file_name,
-            crate::import::grouped(i.rows),
+            concordat_app::import::grouped(i.rows),
             Money::from_pence(i.control_total_pence),
             &i.file_sha256[..12.min(i.file_sha256.len())]
         );

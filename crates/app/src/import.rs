@@ -1,10 +1,9 @@
-//! `concordat import`: a partner's ledger extract into the database, all or nothing.
+//! Importing a partner's ledger extract into the database, all or nothing.
 //!
 //! The file is read on a thread of its own and streamed to the store in batches; the store
 //! holds one transaction open for the whole file, so a bad row anywhere (or a posting into a
 //! closed period, or a repeated reference) leaves the database as it was.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ use tokio::sync::mpsc;
 const BATCH: usize = 5_000;
 
 /// What an import did.
-pub(crate) enum Imported {
+pub enum Imported {
     New {
         outcome: ImportOutcome,
         summary: Box<ReadSummary>,
@@ -51,16 +50,20 @@ impl std::fmt::Display for StoreStopped {
     }
 }
 
-pub(crate) struct ImportRequest<'a> {
+pub struct ImportRequest<'a> {
     pub agreement: &'a Agreement,
     pub file: &'a Path,
     pub mapping: &'a Path,
     pub max_errors: usize,
-    /// Draw a progress bar (on a terminal).
-    pub progress: bool,
+    /// Told (bytes read, bytes in the file) as the reader goes: a progress bar on a
+    /// terminal, a progress page on the web.
+    pub progress: Option<Progress>,
 }
 
-pub(crate) async fn import(
+/// A listener for an import's progress: (bytes read so far, bytes in the file).
+pub type Progress = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+pub async fn import(
     store: &dyn Store,
     actor: &Actor,
     at: &str,
@@ -111,14 +114,12 @@ pub(crate) async fn import(
     let targets = ImportTargets::from_agreement(request.agreement);
     let path = request.file.to_path_buf();
     let max_errors = request.max_errors;
-    let bar = request.progress.then(progress_bar);
-    let reader_bar = bar.clone();
+    let listener = request.progress.clone();
     let (tx, mut rx) = mpsc::channel::<Vec<PostingRow>>(4);
     let reader = tokio::task::spawn_blocking(move || {
         let progress = move |done: u64, total: u64| {
-            if let Some(b) = &reader_bar {
-                b.set_length(total);
-                b.set_position(done);
+            if let Some(tell) = &listener {
+                tell(done, total);
             }
         };
         let options = ReadOptions {
@@ -151,9 +152,6 @@ pub(crate) async fn import(
     // Closing the channel stops the reader at its next batch if the store refused one.
     drop(rx);
     let read = reader.await;
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
     let name = request.file.display();
     let read = match read {
         Ok(read) => read,
@@ -198,27 +196,10 @@ pub(crate) async fn import(
     })
 }
 
-fn progress_bar() -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} reading [{bar:40}] {bytes}/{total_bytes} ({eta} left)",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    bar
-}
-
-/// Whether a progress bar would be seen.
-pub(crate) fn on_terminal() -> bool {
-    std::io::stderr().is_terminal()
-}
-
-pub(crate) use concordat_report::grouped_integer as grouped;
+pub use concordat_report::grouped_integer as grouped;
 
 /// The summary a finance officer reconciles to the source system.
-pub(crate) fn describe(agreement: &Agreement, imported: &Imported) -> String {
+pub fn describe(agreement: &Agreement, imported: &Imported) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     match imported {

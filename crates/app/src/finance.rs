@@ -12,7 +12,7 @@ use concordat_core::{FinancialYear, Money, Period};
 use concordat_store::{BudgetLineRow, Store};
 
 /// The agreement as last loaded, read back from the database.
-pub(crate) async fn stored_agreement(store: &dyn Store, id: &str) -> Result<Agreement> {
+pub async fn stored_agreement(store: &dyn Store, id: &str) -> Result<Agreement> {
     let Some(stored) = store.get_agreement(id).await? else {
         let known: Vec<String> = store
             .list_agreements()
@@ -34,7 +34,7 @@ pub(crate) async fn stored_agreement(store: &dyn Store, id: &str) -> Result<Agre
 }
 
 /// The fund `id` of `agreement`, or an error listing the funds it has.
-pub(crate) fn fund<'a>(agreement: &'a Agreement, id: &str) -> Result<&'a Fund> {
+pub fn fund<'a>(agreement: &'a Agreement, id: &str) -> Result<&'a Fund> {
     if let Some(f) = agreement.funds.iter().find(|f| f.id == id) {
         return Ok(f);
     }
@@ -50,7 +50,7 @@ pub(crate) fn fund<'a>(agreement: &'a Agreement, id: &str) -> Result<&'a Fund> {
 }
 
 /// The fund named on the command line, or the agreement's only fund.
-pub(crate) fn fund_or_only<'a>(agreement: &'a Agreement, id: Option<&str>) -> Result<&'a Fund> {
+pub fn fund_or_only<'a>(agreement: &'a Agreement, id: Option<&str>) -> Result<&'a Fund> {
     match (id, agreement.funds.as_slice()) {
         (Some(id), _) => fund(agreement, id),
         (None, [only]) => Ok(only),
@@ -68,7 +68,7 @@ pub(crate) fn fund_or_only<'a>(agreement: &'a Agreement, id: Option<&str>) -> Re
 }
 
 /// A partner id of the agreement, checked.
-pub(crate) fn check_partner(agreement: &Agreement, id: &str) -> Result<()> {
+pub fn check_partner(agreement: &Agreement, id: &str) -> Result<()> {
     if agreement.partners.iter().any(|p| p.id == id) {
         return Ok(());
     }
@@ -85,7 +85,7 @@ pub(crate) fn check_partner(agreement: &Agreement, id: &str) -> Result<()> {
 }
 
 /// A locality id of the agreement, checked.
-pub(crate) fn check_locality(agreement: &Agreement, id: &str) -> Result<()> {
+pub fn check_locality(agreement: &Agreement, id: &str) -> Result<()> {
     if agreement.localities.iter().any(|l| l.id == id) {
         return Ok(());
     }
@@ -105,7 +105,7 @@ pub(crate) fn check_locality(agreement: &Agreement, id: &str) -> Result<()> {
 }
 
 /// A partner's name, for people; its id where the agreement does not know it.
-pub(crate) fn partner_name<'a>(agreement: &'a Agreement, id: &'a str) -> &'a str {
+pub fn partner_name<'a>(agreement: &'a Agreement, id: &'a str) -> &'a str {
     agreement
         .partners
         .iter()
@@ -114,7 +114,7 @@ pub(crate) fn partner_name<'a>(agreement: &'a Agreement, id: &'a str) -> &'a str
 }
 
 /// A locality's name, for people; its id where the agreement does not know it.
-pub(crate) fn locality_name<'a>(agreement: &'a Agreement, id: &'a str) -> &'a str {
+pub fn locality_name<'a>(agreement: &'a Agreement, id: &'a str) -> &'a str {
     agreement
         .localities
         .iter()
@@ -122,7 +122,7 @@ pub(crate) fn locality_name<'a>(agreement: &'a Agreement, id: &'a str) -> &'a st
         .map_or(id, |l| l.name.as_str())
 }
 
-pub(crate) fn period_of(year_start: i64, number: i64) -> Result<Period> {
+pub fn period_of(year_start: i64, number: i64) -> Result<Period> {
     i16::try_from(year_start)
         .ok()
         .and_then(FinancialYear::starting)
@@ -161,7 +161,7 @@ fn budget_line(row: BudgetLineRow) -> Result<BudgetLine> {
 }
 
 /// Everything monitoring and statements read for a fund's year: aggregates, never postings.
-pub(crate) struct FundYear {
+pub struct FundYear {
     pub totals: Vec<TotalsLine>,
     pub budgets: Vec<BudgetLine>,
     pub commitments: Vec<Commitment>,
@@ -170,7 +170,7 @@ pub(crate) struct FundYear {
 }
 
 /// A fund's ledger totals for a year, in the core's terms.
-pub(crate) async fn totals(
+pub async fn totals(
     store: &dyn Store,
     key: &str,
     fund: &Fund,
@@ -193,7 +193,7 @@ pub(crate) async fn totals(
         .collect()
 }
 
-pub(crate) async fn fund_year(
+pub async fn fund_year(
     store: &dyn Store,
     key: &str,
     fund: &Fund,
@@ -256,7 +256,7 @@ pub(crate) async fn fund_year(
 
 /// What the partnership's other pools are forecast to have spare, for a risk share that first
 /// offsets an overspend against them: the forecast underspends of every other fund, added up.
-pub(crate) async fn other_pools_underspend(
+pub async fn other_pools_underspend(
     store: &dyn Store,
     agreement: &Agreement,
     fund: &Fund,
@@ -292,7 +292,7 @@ pub(crate) async fn other_pools_underspend(
 /// `up_to` (every payment when `None`). `None` when no contribution to the fund has been
 /// recorded as paid for the year at all: the statements then take contributions as received
 /// when due, which is what a partnership that does not record payments in Concordat expects.
-pub(crate) async fn contributions_received(
+pub async fn contributions_received(
     store: &dyn Store,
     key: &str,
     fund: &Fund,
@@ -325,7 +325,7 @@ pub(crate) async fn contributions_received(
 
 /// What the partnership's other pools have spare at the year end, for a risk share that first
 /// offsets an overspend against them (see `statement::underspend_at_year_end`).
-pub(crate) async fn other_pools_year_end_underspend(
+pub async fn other_pools_year_end_underspend(
     store: &dyn Store,
     agreement: &Agreement,
     fund: &Fund,
