@@ -339,3 +339,27 @@ pub async fn other_pools_year_end_underspend(
     }
     Ok(spare)
 }
+
+/// The service lines a fund's year already has: those with a budget or a posting.
+pub async fn known_service_lines(
+    store: &dyn Store,
+    key: &str,
+    fund: &str,
+    year: FinancialYear,
+) -> Result<std::collections::BTreeSet<String>> {
+    let year_start = i64::from(year.start_year());
+    let mut known: std::collections::BTreeSet<String> = store
+        .budgets(key, Some(fund), year_start)
+        .await?
+        .into_iter()
+        .map(|b| b.service_line)
+        .collect();
+    known.extend(
+        store
+            .ledger_totals(key, Some(fund), year_start)
+            .await?
+            .into_iter()
+            .map(|t| t.service_line),
+    );
+    Ok(known)
+}

@@ -58,7 +58,30 @@ pub struct ImportRequest<'a> {
     /// Told (bytes read, bytes in the file) as the reader goes: a progress bar on a
     /// terminal, a progress page on the web.
     pub progress: Option<Progress>,
+    /// The name the file is recorded under, when not its path (an upload saved to a
+    /// temporary file keeps the name it was uploaded with).
+    pub file_label: Option<&'a str>,
 }
+
+/// The file has rows that cannot be imported; nothing was. Carried inside the `anyhow`
+/// error so a face can list the rows itself (`error.downcast_ref::<BadRows>()`).
+#[derive(Debug)]
+pub struct BadRows {
+    /// The whole report, as the command line prints it.
+    pub message: String,
+    /// The bad rows, up to the cap asked for.
+    pub rows: Vec<concordat_io::ledger_read::BadRow>,
+    /// How many rows were bad in all.
+    pub bad_rows: u64,
+}
+
+impl std::fmt::Display for BadRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BadRows {}
 
 /// A listener for an import's progress: (bytes read so far, bytes in the file).
 pub type Progress = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
@@ -78,7 +101,9 @@ pub async fn import(
         .map_err(|e| anyhow!("cannot read {}: {e}", request.file.display()))?;
     let header = ImportHeader {
         partnership_key: request.agreement.id.clone(),
-        file_name: request.file.display().to_string(),
+        file_name: request
+            .file_label
+            .map_or_else(|| request.file.display().to_string(), str::to_string),
         file_sha256: file_sha256.clone(),
         mapping_sha256: mapping_sha256.clone(),
     };
@@ -169,7 +194,16 @@ pub async fn import(
         Ok(summary) => summary,
         Err(failure @ ReadFailure::BadRows { .. }) => {
             session.abort().await;
-            bail!("{failure}");
+            let message = failure.to_string();
+            let ReadFailure::BadRows { summary, rows } = failure else {
+                unreachable!("matched as BadRows above")
+            };
+            return Err(BadRows {
+                message,
+                rows,
+                bad_rows: summary.bad_rows,
+            }
+            .into());
         }
         Err(failure) => {
             session.abort().await;

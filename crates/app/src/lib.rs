@@ -12,7 +12,7 @@ use concordat_core::monitor::{
     self, CrossSubsidyReport, Dimension, Exposure, ForecastMethod, MonitorInput, Monitoring,
     RingFenceBreach,
 };
-use concordat_core::statement::{self, MemorandumInput, QuarterlyInput};
+use concordat_core::statement::{self, ChartPoint, MemorandumInput, QuarterlyInput};
 use concordat_core::{FinancialYear, Period, Quarter};
 use concordat_report::statements::{self as reports, Context as ReportContext};
 use concordat_store::Store;
@@ -31,6 +31,8 @@ pub struct FundMonitoring {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_subsidy: Option<CrossSubsidyReport>,
     pub ring_fence_breaches: Vec<RingFenceBreach>,
+    /// Budget, actual and forecast, cumulative across the year.
+    pub chart: Vec<ChartPoint>,
     /// The fund's year had no budget and no postings: every figure is zero.
     #[serde(skip)]
     pub empty: bool,
@@ -62,7 +64,9 @@ pub async fn fund_monitoring(
         .then(|| monitor::cross_subsidy(&input))
         .transpose()?;
     let ring_fence_breaches = monitor::ring_fences(&input, &agreement.localities)?;
+    let chart = statement::cumulative_chart(&input, monitoring.totals.forecast_outturn)?;
     Ok(FundMonitoring {
+        chart,
         agreement: agreement.id.clone(),
         monitoring,
         exposure,
@@ -220,4 +224,157 @@ pub async fn agreement_and_fund(
     let agreement = finance::stored_agreement(store, id).await?;
     let fund = finance::fund_or_only(&agreement, fund_id)?.id.clone();
     Ok((agreement, fund))
+}
+
+/// A budget line to set or revise, as a pool manager asks for it.
+pub struct BudgetRequest {
+    pub year: FinancialYear,
+    pub service_line: String,
+    pub partner: Option<String>,
+    pub locality: Option<String>,
+    pub annual: concordat_core::Money,
+    /// `even`, or twelve amounts.
+    pub phasing: String,
+    pub client_income: concordat_core::Money,
+    pub reason: String,
+    pub authority: Option<String>,
+    /// Add the line even though it is close to an existing one.
+    pub new_line: bool,
+}
+
+/// Why a budget was refused, naming the field at fault, in words for the person asking.
+#[derive(Debug)]
+pub struct BudgetRefusal {
+    /// `service_line`, `annual`, `phasing`, `reason`, `partner` or `locality`.
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for BudgetRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BudgetRefusal {}
+
+fn refuse(field: &'static str, message: String) -> anyhow::Error {
+    BudgetRefusal { field, message }.into()
+}
+
+/// What setting a budget did: the revision stored, and whether the line is new.
+pub struct BudgetSet {
+    pub revision: i64,
+    pub new_service_line: bool,
+}
+
+/// Sets (or revises) a budget line through the store's write path. A refusal is a
+/// [`BudgetRefusal`] inside the error.
+pub async fn set_budget(
+    store: &dyn Store,
+    actor: &concordat_store::Actor,
+    at: &str,
+    agreement: &Agreement,
+    fund: &Fund,
+    request: BudgetRequest,
+) -> Result<BudgetSet> {
+    use concordat_core::budget::{BudgetLine, Phasing};
+    if let Some(p) = &request.partner {
+        finance::check_partner(agreement, p).map_err(|e| refuse("partner", e.to_string()))?;
+    }
+    if let Some(l) = &request.locality {
+        finance::check_locality(agreement, l).map_err(|e| refuse("locality", e.to_string()))?;
+    }
+    if request.reason.trim().is_empty() {
+        return Err(refuse(
+            "reason",
+            "Say why the budget is set or revised, for the record".into(),
+        ));
+    }
+    if request.annual.is_negative() {
+        return Err(refuse(
+            "annual",
+            format!("A budget cannot be negative ({})", request.annual),
+        ));
+    }
+    let year = request.year;
+    let line_name = request.service_line.trim().to_string();
+    if line_name.is_empty() {
+        return Err(refuse("service_line", "Enter the service line".into()));
+    }
+    let known = finance::known_service_lines(store, &agreement.id, &fund.id, year).await?;
+    let new_service_line = !known.contains(&line_name);
+    if new_service_line && !request.new_line {
+        let list: Vec<&str> = known.iter().map(String::as_str).collect();
+        if let Some(near) = concordat_io::closest(&line_name, &list) {
+            return Err(refuse(
+                "service_line",
+                format!(
+                    "'{line_name}' is not yet a service line of fund '{}' in {year}; did you mean '{near}'? (to add it as a new line, say so)",
+                    fund.id
+                ),
+            ));
+        }
+    }
+    let phasing = Phasing::parse(&request.phasing).map_err(|e| refuse("phasing", e.to_string()))?;
+    let line = BudgetLine {
+        fund: fund.id.clone(),
+        year,
+        service_line: line_name.clone(),
+        partner: request.partner.clone(),
+        locality: request.locality.clone(),
+        annual: request.annual,
+        client_income: request.client_income,
+        phasing,
+    };
+    line.check().map_err(|e| refuse("phasing", e.to_string()))?;
+    let periods = line.gross_by_period()?;
+    let revision = store
+        .set_budget(
+            actor,
+            at,
+            concordat_store::BudgetRow {
+                partnership_key: agreement.id.clone(),
+                fund: fund.id.clone(),
+                year_start: i64::from(year.start_year()),
+                service_line: line_name,
+                partner: request.partner,
+                locality: request.locality,
+                period_amounts_pence: periods.iter().map(|m| m.pence()).collect(),
+                client_income_pence: request.client_income.pence(),
+                reason: request.reason,
+                authority: request.authority,
+            },
+        )
+        .await?;
+    Ok(BudgetSet {
+        revision,
+        new_service_line,
+    })
+}
+
+/// What the store keeps of an agreement file that has been read and checked.
+pub fn agreement_load(
+    file: &concordat_io::AgreementFile,
+    agreement: &Agreement,
+) -> Result<concordat_store::AgreementLoad> {
+    Ok(concordat_store::AgreementLoad {
+        partnership_key: agreement.id.clone(),
+        title: agreement.title.clone(),
+        status: agreement.status.label().to_string(),
+        source_path: file.name.clone(),
+        source_text: file.source.clone(),
+        source_sha256: file.sha256.clone(),
+        model_json: serde_json::to_value(agreement)
+            .map_err(|e| anyhow::anyhow!("cannot serialise the agreement: {e}"))?,
+        partners: agreement
+            .partners
+            .iter()
+            .map(|p| concordat_store::PartnerRow {
+                partner_id: p.id.clone(),
+                name: p.name.clone(),
+                kind: p.kind.label().to_string(),
+            })
+            .collect(),
+    })
 }

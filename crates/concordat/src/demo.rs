@@ -4,12 +4,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use concordat_core::access::Role;
 use concordat_io::parse_agreement;
 use concordat_store::Actor;
 
 include!(concat!(env!("OUT_DIR"), "/examples.rs"));
 
-pub async fn run(database_file: &Path) -> Result<ExitCode> {
+pub async fn run(database_file: &Path, serve_on: Option<&str>) -> Result<ExitCode> {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = database_file.as_os_str().to_owned();
         p.push(suffix);
@@ -41,7 +42,7 @@ pub async fn run(database_file: &Path) -> Result<ExitCode> {
             }
             bail!("the embedded example {name} is not valid");
         };
-        let load = crate::agreement_load(&file, &agreement)?;
+        let load = concordat_app::agreement_load(&file, &agreement)?;
         let outcome = store
             .load_agreement(&actor, &jiff::Timestamp::now().to_string(), load)
             .await?;
@@ -65,6 +66,7 @@ pub async fn run(database_file: &Path) -> Result<ExitCode> {
             "BROKEN"
         }
     );
+    let sign_ins = demo_accounts(store.as_ref(), &actor).await?;
     println!("\nTry:");
     println!("  concordat agreement list --database {url}");
     println!(
@@ -79,7 +81,151 @@ pub async fn run(database_file: &Path) -> Result<ExitCode> {
     println!(
         "  concordat monitor --agreement halton-st-helens --period 2008/09-P09 --by partner --database {url}"
     );
-    Ok(ExitCode::SUCCESS)
+    let Some(bind) = serve_on else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let address = concordat_web::parse_bind(bind)?;
+    println!(
+        "\nThe web application is at http://{address}/ (Ctrl-C stops it). Demo sign-ins, each with the password {DEMO_PASSWORD}:"
+    );
+    for (username, what) in &sign_ins {
+        println!("  {username:<14} {what}");
+    }
+    crate::accounts_cmd::serve(store, bind, false, false).await
+}
+
+/// The demo accounts' password (it meets the password rules).
+const DEMO_PASSWORD: &str = "partnership-demo";
+
+/// The demo's users: one for each role, all of Hertfordshire County Council, and one of an
+/// organisation party to nothing, to show that it sees nothing.
+const DEMO_USERS: [(&str, &str, Role); 7] = [
+    ("viewer", "Val Viewer", Role::Viewer),
+    ("finance", "Fran Finance", Role::FinanceOfficer),
+    ("pool-manager", "Pat Pool-Manager", Role::PoolManager),
+    ("secretary", "Sam Secretary", Role::BoardSecretary),
+    ("member", "Mo Member", Role::BoardMember),
+    ("admin", "Ada Admin", Role::Administrator),
+    ("auditor", "Aud Auditor", Role::Auditor),
+];
+
+/// An organisation key from a partner's name: "Hertfordshire County Council" →
+/// `hertfordshire-county-council`.
+fn org_key(name: &str) -> String {
+    let mut key = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            key.push(c.to_ascii_lowercase());
+        } else if !key.ends_with('-') && !key.is_empty() {
+            key.push('-');
+        }
+    }
+    key.trim_end_matches('-').to_string()
+}
+
+/// Organisations for every party of the example agreements, and the demo users with their
+/// roles. Returns each sign-in with what it can do.
+async fn demo_accounts(
+    store: &dyn concordat_store::Store,
+    actor: &Actor,
+) -> Result<Vec<(String, String)>> {
+    use concordat_store::AccountChange;
+    let at = jiff::Timestamp::now().to_string();
+    let mut orgs = std::collections::BTreeSet::new();
+    let mut home_org = None;
+    for summary in store.list_agreements().await? {
+        let agreement =
+            concordat_app::finance::stored_agreement(store, &summary.partnership_key).await?;
+        for partner in agreement.parties() {
+            let key = org_key(&partner.name);
+            if orgs.insert(key.clone()) {
+                store
+                    .change_accounts(
+                        actor,
+                        &at,
+                        AccountChange::AddOrganisation(concordat_store::OrganisationRow {
+                            org_key: key.clone(),
+                            name: partner.name.clone(),
+                        }),
+                    )
+                    .await?;
+            }
+            store
+                .change_accounts(
+                    actor,
+                    &at,
+                    AccountChange::LinkParty {
+                        org_key: key.clone(),
+                        partnership_key: agreement.id.clone(),
+                        partner_id: partner.id.clone(),
+                    },
+                )
+                .await?;
+            if agreement.id == "hertfordshire" && home_org.is_none() {
+                home_org = Some(key);
+            }
+        }
+    }
+    let home = home_org.context("the Hertfordshire example has no parties")?;
+    let outsider_org = "elsewhere-district-council";
+    store
+        .change_accounts(
+            actor,
+            &at,
+            AccountChange::AddOrganisation(concordat_store::OrganisationRow {
+                org_key: outsider_org.into(),
+                name: "Elsewhere District Council".into(),
+            }),
+        )
+        .await?;
+    let agreements = store.list_agreements().await?;
+    let mut sign_ins = Vec::new();
+    for (username, name, role) in DEMO_USERS {
+        crate::accounts_cmd::add_user(store, actor, &at, username, name, &home, DEMO_PASSWORD)
+            .await?;
+        for a in &agreements {
+            let party = store
+                .parties(&home)
+                .await?
+                .iter()
+                .any(|(k, _)| *k == a.partnership_key);
+            store
+                .change_accounts(
+                    actor,
+                    &at,
+                    AccountChange::Grant(concordat_store::GrantRow {
+                        partnership_key: a.partnership_key.clone(),
+                        username: username.into(),
+                        role: role.as_str().into(),
+                        granted_at: String::new(),
+                        granted_by: String::new(),
+                        outside_reason: (!party).then(|| {
+                            "demonstration account: sees every example partnership".to_string()
+                        }),
+                    }),
+                )
+                .await?;
+        }
+        sign_ins.push((
+            username.to_string(),
+            format!("{} in every example partnership", role.label()),
+        ));
+    }
+    crate::accounts_cmd::add_user(
+        store,
+        actor,
+        &at,
+        "outsider",
+        "Oli Outsider",
+        outsider_org,
+        DEMO_PASSWORD,
+    )
+    .await?;
+    sign_ins.push((
+        "outsider".into(),
+        "of Elsewhere District Council, party to none: sees nothing".into(),
+    ));
+    Ok(sign_ins)
 }
 
 /// The identity mapping for the generator's files: they already use the agreement's ids.
@@ -414,6 +560,7 @@ async fn import_demo_file(
             mapping,
             max_errors: 10,
             progress: None,
+            file_label: None,
         },
     )
     .await?;

@@ -10,7 +10,7 @@ use concordat_app::{finance, import};
 use concordat_core::agreement::Agreement;
 use concordat_core::notice;
 use concordat_io::{AgreementFile, read_agreement_file};
-use concordat_store::{Actor, AgreementLoad, LoadOutcome, PartnerRow, Store};
+use concordat_store::{Actor, LoadOutcome, Store};
 use jiff::civil::Date;
 
 /// An import moves a million postings' worth of short strings between two threads; the
@@ -19,6 +19,7 @@ use jiff::civil::Date;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod accounts_cmd;
 mod demo;
 mod money_cmds;
 mod payments_cmd;
@@ -79,7 +80,37 @@ enum Command {
         /// The SQLite file to create (it is replaced if it exists).
         #[arg(long, default_value = "concordat-demo.db")]
         database_file: PathBuf,
+        /// Where the web application listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// Load the data and stop, without starting the web application.
+        #[arg(long)]
+        no_serve: bool,
     },
+    /// Run the web application: pages, sign-in, and the JSON API under /api/v1.
+    Serve {
+        /// Address and port to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// The server is reached through a proxy that terminates TLS: cookies are marked
+        /// Secure and responses carry Strict-Transport-Security.
+        #[arg(long)]
+        behind_tls: bool,
+        /// Log one JSON object a line instead of readable text.
+        #[arg(long)]
+        json_logs: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Organisations users belong to, and the partners they are in each partnership.
+    #[command(subcommand)]
+    Org(accounts_cmd::OrgCommand),
+    /// User accounts and their roles per partnership.
+    #[command(subcommand)]
+    User(accounts_cmd::UserCommand),
+    /// Bearer tokens for machine clients of the API.
+    #[command(subcommand)]
+    Token(accounts_cmd::TokenCommand),
     /// Totals straight from a ledger CSV, with no database: postings summed exactly in pence,
     /// grouped by fund, service, period and/or partner. A bad row stops it with the line named.
     Summarize {
@@ -240,7 +271,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Notice { file, served } => notice_cmd(&file, served),
         Command::Agreement { command } => runtime()?.block_on(agreement_cmd(command)),
         Command::Audit { command } => runtime()?.block_on(audit_cmd(command)),
-        Command::Demo { database_file } => runtime()?.block_on(demo::run(&database_file)),
+        Command::Demo {
+            database_file,
+            bind,
+            no_serve,
+        } => runtime()?.block_on(demo::run(
+            &database_file,
+            (!no_serve).then_some(bind.as_str()),
+        )),
+        Command::Serve {
+            bind,
+            behind_tls,
+            json_logs,
+            db,
+        } => runtime()?.block_on(async {
+            let store = open(&db).await?;
+            accounts_cmd::serve(store, &bind, behind_tls, json_logs).await
+        }),
+        Command::Org(c) => runtime()?.block_on(accounts_cmd::org_cmd(c)),
+        Command::User(c) => runtime()?.block_on(accounts_cmd::user_cmd(c)),
+        Command::Token(c) => runtime()?.block_on(accounts_cmd::token_cmd(c)),
         Command::Summarize { file, by, format } => summarize::run(&file, &by, format),
         Command::Import {
             file,
@@ -386,27 +436,6 @@ async fn open(db: &DatabaseArgs) -> Result<Box<dyn Store>> {
 }
 
 /// What the store keeps of a loaded agreement file.
-pub(crate) fn agreement_load(file: &AgreementFile, agreement: &Agreement) -> Result<AgreementLoad> {
-    Ok(AgreementLoad {
-        partnership_key: agreement.id.clone(),
-        title: agreement.title.clone(),
-        status: agreement.status.label().to_string(),
-        source_path: file.name.clone(),
-        source_text: file.source.clone(),
-        source_sha256: file.sha256.clone(),
-        model_json: serde_json::to_value(agreement).context("cannot serialise the agreement")?,
-        partners: agreement
-            .partners
-            .iter()
-            .map(|p| PartnerRow {
-                partner_id: p.id.clone(),
-                name: p.name.clone(),
-                kind: p.kind.label().to_string(),
-            })
-            .collect(),
-    })
-}
-
 pub(crate) fn describe_outcome(key: &str, outcome: &LoadOutcome) -> String {
     match outcome {
         LoadOutcome::Created { version } => format!("{key}: loaded as version {version}"),
@@ -428,7 +457,7 @@ async fn agreement_cmd(command: AgreementCommand) -> Result<ExitCode> {
         AgreementCommand::Load { file, db } => {
             let (checked, agreement) = load_valid(&file)?;
             let store = open(&db).await?;
-            let load = agreement_load(&checked, &agreement)?;
+            let load = concordat_app::agreement_load(&checked, &agreement)?;
             let outcome = store.load_agreement(&actor(&db), &now(), load).await?;
             println!("{}", describe_outcome(&agreement.id, &outcome));
         }
@@ -497,6 +526,7 @@ async fn import_cmd(
             mapping: &mapping,
             max_errors,
             progress: listener,
+            file_label: None,
         },
     )
     .await;

@@ -10,14 +10,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
 use concordat_core::agreement::{Agreement, Fund};
-use concordat_core::budget::{BudgetLine, Phasing};
 use concordat_core::monitor::{
     self, CrossSubsidyReport, Dimension, Exposure, ForecastMethod, Monitoring, RingFenceBreach,
 };
 use concordat_core::statement::{self, MemorandumInput, Settlement};
 use concordat_core::{FinancialYear, Money, Period, Quarter};
 use concordat_report::statements::{self as reports, Context as ReportContext};
-use concordat_store::{BudgetRow, CommitmentRow, ForecastOverrideRow, Store};
+use concordat_store::{CommitmentRow, ForecastOverrideRow, Store};
 
 use crate::{DatabaseArgs, actor, now, open};
 use concordat_app::finance::{self, FundYear};
@@ -311,60 +310,37 @@ pub(crate) async fn budget_cmd(command: BudgetCommand) -> Result<ExitCode> {
             let store = open(&db).await?;
             let agreement = finance::stored_agreement(store.as_ref(), &target.agreement).await?;
             let fund = finance::fund_or_only(&agreement, target.fund.as_deref())?;
-            if let Some(p) = &partner {
-                finance::check_partner(&agreement, p)?;
+            let set = concordat_app::set_budget(
+                store.as_ref(),
+                &actor(&db),
+                &now(),
+                &agreement,
+                fund,
+                concordat_app::BudgetRequest {
+                    year,
+                    service_line: service_line.clone(),
+                    partner,
+                    locality,
+                    annual,
+                    phasing,
+                    client_income,
+                    reason,
+                    authority,
+                    new_line,
+                },
+            )
+            .await
+            .map_err(|e| match e.downcast::<concordat_app::BudgetRefusal>() {
+                Ok(r) => anyhow::anyhow!("--{}: {}", r.field.replace('_', "-"), r.message),
+                Err(e) => e,
+            })?;
+            if set.new_service_line {
+                eprintln!(
+                    "note: '{service_line}' is a new service line for fund '{}' in {year}",
+                    fund.id
+                );
             }
-            if let Some(l) = &locality {
-                finance::check_locality(&agreement, l)?;
-            }
-            require_reason(&reason)?;
-            if annual.is_negative() {
-                bail!("--annual {annual}: a budget cannot be negative");
-            }
-            let known = known_service_lines(store.as_ref(), &agreement.id, &fund.id, year).await?;
-            if !known.contains(&service_line) {
-                let list: Vec<&str> = known.iter().map(String::as_str).collect();
-                match concordat_io::closest(&service_line, &list) {
-                    Some(near) if !new_line => bail!(
-                        "--service-line '{service_line}' is not yet a service line of fund '{}' in {year}; did you mean '{near}'? (to add it as a new line, pass --new-line)",
-                        fund.id
-                    ),
-                    _ => eprintln!(
-                        "note: '{service_line}' is a new service line for fund '{}' in {year}",
-                        fund.id
-                    ),
-                }
-            }
-            let line = BudgetLine {
-                fund: fund.id.clone(),
-                year,
-                service_line: service_line.clone(),
-                partner: partner.clone(),
-                locality: locality.clone(),
-                annual,
-                client_income,
-                phasing: Phasing::parse(&phasing).context("--phasing")?,
-            };
-            line.check()?;
-            let periods = line.gross_by_period()?;
-            let revision = store
-                .set_budget(
-                    &actor(&db),
-                    &now(),
-                    BudgetRow {
-                        partnership_key: agreement.id.clone(),
-                        fund: fund.id.clone(),
-                        year_start: i64::from(year.start_year()),
-                        service_line: service_line.clone(),
-                        partner,
-                        locality,
-                        period_amounts_pence: periods.iter().map(|m| m.pence()).collect(),
-                        client_income_pence: client_income.pence(),
-                        reason,
-                        authority,
-                    },
-                )
-                .await?;
+            let revision = set.revision;
             println!(
                 "{} {year} {service_line}: budget {annual} set as revision {revision}",
                 fund.id
@@ -477,8 +453,13 @@ pub(crate) async fn commitment_cmd(command: CommitmentCommand) -> Result<ExitCod
                     "--amount {amount}: a commitment is money still to be spent, so it is more than zero (release a commitment to take it off)"
                 );
             }
-            let known =
-                known_service_lines(store.as_ref(), &agreement.id, &fund.id, period.year()).await?;
+            let known = finance::known_service_lines(
+                store.as_ref(),
+                &agreement.id,
+                &fund.id,
+                period.year(),
+            )
+            .await?;
             require_known_line(&known, &service_line, &fund.id, period.year())?;
             store
                 .record_commitment(
@@ -549,7 +530,8 @@ pub(crate) async fn forecast_cmd(args: ForecastArgs) -> Result<ExitCode> {
     let fund = finance::fund_or_only(&agreement, args.target.fund.as_deref())?;
     require_reason(&args.reason)?;
     let known =
-        known_service_lines(store.as_ref(), &agreement.id, &fund.id, args.period.year()).await?;
+        finance::known_service_lines(store.as_ref(), &agreement.id, &fund.id, args.period.year())
+            .await?;
     require_known_line(&known, &args.service_line, &fund.id, args.period.year())?;
     store
         .set_forecast_override(
@@ -630,30 +612,6 @@ pub(crate) async fn monitor_cmd(args: MonitorArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The service lines a fund's year already has: those with a budget or a posting.
-async fn known_service_lines(
-    store: &dyn Store,
-    key: &str,
-    fund: &str,
-    year: FinancialYear,
-) -> Result<std::collections::BTreeSet<String>> {
-    let year_start = i64::from(year.start_year());
-    let mut known: std::collections::BTreeSet<String> = store
-        .budgets(key, Some(fund), year_start)
-        .await?
-        .into_iter()
-        .map(|b| b.service_line)
-        .collect();
-    known.extend(
-        store
-            .ledger_totals(key, Some(fund), year_start)
-            .await?
-            .into_iter()
-            .map(|t| t.service_line),
-    );
-    Ok(known)
 }
 
 /// Refuses a service line the fund's year does not have, naming the likeliest one meant.

@@ -199,7 +199,7 @@ fn an_invalid_file_changes_nothing() {
 #[test]
 fn demo_loads_the_five_partnerships() {
     let dir = scratch("demo");
-    let out = concordat(&["demo"], &dir);
+    let out = concordat(&["demo", "--no-serve"], &dir);
     assert!(
         out.status.success(),
         "{}",
@@ -216,7 +216,7 @@ fn demo_loads_the_five_partnerships() {
         "{printed}"
     );
     // Run twice: the demo database is fresh each time.
-    let again = concordat(&["demo"], &dir);
+    let again = concordat(&["demo", "--no-serve"], &dir);
     assert_eq!(
         text(&again).matches("loaded as version 1").count(),
         examples().len()

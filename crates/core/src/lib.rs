@@ -1,6 +1,7 @@
 //! Concordat's domain: exact money, the financial calendar, the agreement and its rules.
 //! Nothing here reads a file, a clock or a database: time comes in as a value.
 
+pub mod access;
 pub mod agreement;
 pub mod budget;
 pub mod calendar;

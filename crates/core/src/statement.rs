@@ -416,7 +416,7 @@ pub fn quarterly_statement(
         });
     }
 
-    let chart = chart(&m_input, monitoring.totals.forecast_outturn)?;
+    let chart = cumulative_chart(&m_input, monitoring.totals.forecast_outturn)?;
     Ok(QuarterlyStatement {
         fund: fund.id.clone(),
         quarter: input.quarter,
@@ -429,7 +429,8 @@ pub fn quarterly_statement(
     })
 }
 
-fn chart(
+/// The budget / actual / forecast chart at `input.as_at`, cumulative from P01 to P12.
+pub fn cumulative_chart(
     input: &MonitorInput<'_>,
     forecast_outturn: Money,
 ) -> Result<Vec<ChartPoint>, StatementError> {

@@ -1177,7 +1177,12 @@ impl Context<'_> {
 
 /// "Budget, actual and forecast, cumulative, P01–P12": three lines.
 fn cumulative_chart(s: &QuarterlyStatement) -> Chart {
-    let periods = s.chart.iter().map(|p| short(p.period)).collect();
+    budget_actual_forecast_chart(&s.chart)
+}
+
+/// The budget, actual and forecast lines across the year, from the core's chart points.
+pub fn budget_actual_forecast_chart(chart: &[concordat_core::statement::ChartPoint]) -> Chart {
+    let periods = chart.iter().map(|p| short(p.period)).collect();
     Chart {
         name: "Budget actual and forecast".into(),
         title: "Budget, actual and forecast, cumulative, P01–P12".into(),
@@ -1187,17 +1192,17 @@ fn cumulative_chart(s: &QuarterlyStatement) -> Chart {
                 Series {
                     name: "Budget".into(),
                     style: SeriesStyle::Line,
-                    values: s.chart.iter().map(|p| Some(p.budget)).collect(),
+                    values: chart.iter().map(|p| Some(p.budget)).collect(),
                 },
                 Series {
                     name: "Actual".into(),
                     style: SeriesStyle::Line,
-                    values: s.chart.iter().map(|p| p.actual).collect(),
+                    values: chart.iter().map(|p| p.actual).collect(),
                 },
                 Series {
                     name: "Forecast".into(),
                     style: SeriesStyle::Line,
-                    values: s.chart.iter().map(|p| Some(p.forecast)).collect(),
+                    values: chart.iter().map(|p| Some(p.forecast)).collect(),
                 },
             ],
         },

@@ -16,6 +16,7 @@
 //! - The interface is plain data (strings, `i64`, JSON values): the store knows nothing of the
 //!   domain model it keeps.
 
+mod accounts;
 mod audit;
 mod batch;
 mod db;
@@ -32,6 +33,10 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use accounts::{
+    ACCOUNTS_CHAIN, AccountChange, ApiTokenRow, GrantRow, NewUser, OrganisationRow, SessionRow,
+    UserRow,
+};
 pub use audit::{
     AuditMismatch, AuditRecord, AuditVerification, GENESIS_HASH, MismatchReason, canonical_json,
 };
@@ -183,6 +188,9 @@ pub trait Store: Send + Sync {
     /// Recomputes every audit chain and reports the first record that does not hold
     /// (altered, unlinked, missing), with the number of records checked.
     async fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
+
+    /// The same check for one partnership's chain only.
+    async fn verify_partnership_audit(&self, key: &str) -> Result<AuditVerification, StoreError>;
 
     /// Runs SQL directly against the database, bypassing the write path and the audit log.
     ///
@@ -363,6 +371,50 @@ pub trait Store: Send + Sync {
     async fn payments(&self, key: &str, year_start: i64) -> Result<Vec<StoredPayment>, StoreError>;
 
     /// The posting (imported line or correction) with this reference, if there is one.
+    /// Changes who may use the system (organisations, users, grants, sessions, tokens),
+    /// through the write path. A grant to a user whose organisation is not party to the
+    /// partnership is refused unless it carries a reason.
+    async fn change_accounts(
+        &self,
+        actor: &Actor,
+        at: &str,
+        change: AccountChange,
+    ) -> Result<(), StoreError>;
+
+    async fn user(&self, username: &str) -> Result<Option<UserRow>, StoreError>;
+
+    /// Every user, by user name.
+    async fn users(&self) -> Result<Vec<UserRow>, StoreError>;
+
+    async fn organisations(&self) -> Result<Vec<OrganisationRow>, StoreError>;
+
+    /// The (partnership, partner id) pairs the organisation is party to.
+    async fn parties(&self, org_key: &str) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Grants held by a user, or in a partnership, or (both `None`) all of them.
+    async fn grants(
+        &self,
+        username: Option<&str>,
+        partnership_key: Option<&str>,
+    ) -> Result<Vec<GrantRow>, StoreError>;
+
+    /// The times of `username`'s failed sign-ins after `since` and after its last successful
+    /// sign-in, oldest first: what throttling counts.
+    async fn recent_sign_in_failures(
+        &self,
+        username: &str,
+        since: &str,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The session with this identifier hash, unless it has ended or expired at `now`.
+    async fn session(&self, token_hash: &str, now: &str) -> Result<Option<SessionRow>, StoreError>;
+
+    /// The bearer token with this hash, unless revoked.
+    async fn api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRow>, StoreError>;
+
+    /// A partnership's tokens, revoked ones included.
+    async fn api_tokens(&self, key: &str) -> Result<Vec<ApiTokenRow>, StoreError>;
+
     async fn posting(
         &self,
         key: &str,

@@ -9,6 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::accounts::{self, AccountChange};
 use crate::audit::{AuditRecord, AuditVerification, GENESIS_HASH, canonical_json};
 use crate::db::{Arg, Pool, Row, Tx};
 use crate::ledger_store::{self, period_text};
@@ -17,6 +18,7 @@ use crate::{
     Actor, AgreementLoad, AgreementSummary, CONNECT_TIMEOUT, LoadOutcome, PartnerRow, Store,
     StoreError, StoredAgreement, VersionInfo, redact,
 };
+use crate::{ApiTokenRow, GrantRow, OrganisationRow, SessionRow, UserRow};
 use crate::{
     BudgetLineRow, BudgetRevisionRow, BudgetRow, CommitmentRow, CorrectionRow, ForecastOverrideRow,
     ImportHeader, ImportRow, ImportStart, PaymentRow, PostingFilter, ReclassifyRow,
@@ -160,6 +162,7 @@ enum Command {
         reference: String,
         reason: String,
     },
+    Account(AccountChange),
 }
 
 impl Command {
@@ -175,6 +178,7 @@ impl Command {
             Command::RecordCommitment(c) => &c.partnership_key,
             Command::SetForecastOverride(f) => &f.partnership_key,
             Command::RecordPayment(p) => &p.partnership_key,
+            Command::Account(a) => a.chain_key(),
         }
     }
 
@@ -212,6 +216,7 @@ impl Command {
             Command::ReversePayment { key, reference, .. } => {
                 format!("reverse payment {reference} in {key}")
             }
+            Command::Account(a) => a.describe(),
         }
     }
 }
@@ -327,6 +332,9 @@ impl SqlStore {
                     &mut tx, actor, at, &key, &reference, &reason, &doing,
                 )
                 .await?
+            }
+            Command::Account(change) => {
+                accounts::apply(&mut tx, &actor.name, at, change, &doing).await?
             }
         };
         match &change.audit {
@@ -819,6 +827,34 @@ impl Store for SqlStore {
         Ok(report)
     }
 
+    async fn verify_partnership_audit(&self, key: &str) -> Result<AuditVerification, StoreError> {
+        let failed = || StoreError::doing(format!("verify the audit log of {key}"));
+        let head = self
+            .pool
+            .fetch_optional(
+                "SELECT seq, hash FROM audit_head WHERE partnership_key = $1",
+                &[Arg::Text(key)],
+            )
+            .await
+            .map_err(failed())?
+            .map(|row| Ok::<_, sqlx::Error>((row.int("seq")?, row.text("hash")?)))
+            .transpose()
+            .map_err(failed())?;
+        let exists = self
+            .pool
+            .fetch_optional(
+                "SELECT partnership_key FROM partnership WHERE partnership_key = $1",
+                &[Arg::Text(key)],
+            )
+            .await
+            .map_err(failed())?
+            .is_some();
+        let records = self.chain(key).await.map_err(failed())?;
+        let mut report = AuditVerification::default();
+        report.check_chain(key, &records, head, exists);
+        Ok(report)
+    }
+
     async fn execute_raw_for_tests(&self, sql: &str) -> Result<(), StoreError> {
         self.pool
             .execute_raw(sql)
@@ -1046,6 +1082,62 @@ impl Store for SqlStore {
 
     async fn payments(&self, key: &str, year_start: i64) -> Result<Vec<StoredPayment>, StoreError> {
         payments::payments(&self.pool, key, year_start).await
+    }
+
+    async fn change_accounts(
+        &self,
+        actor: &Actor,
+        at: &str,
+        change: AccountChange,
+    ) -> Result<(), StoreError> {
+        match self.write(actor, at, Command::Account(change)).await? {
+            CommandResult::Done => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn user(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
+        accounts::user(&self.pool, username).await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
+        accounts::users(&self.pool).await
+    }
+
+    async fn organisations(&self) -> Result<Vec<OrganisationRow>, StoreError> {
+        accounts::organisations(&self.pool).await
+    }
+
+    async fn parties(&self, org_key: &str) -> Result<Vec<(String, String)>, StoreError> {
+        accounts::parties(&self.pool, org_key).await
+    }
+
+    async fn grants(
+        &self,
+        username: Option<&str>,
+        partnership_key: Option<&str>,
+    ) -> Result<Vec<GrantRow>, StoreError> {
+        accounts::grants(&self.pool, username, partnership_key).await
+    }
+
+    async fn recent_sign_in_failures(
+        &self,
+        username: &str,
+        since: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        accounts::recent_failures(&self.pool, username, since).await
+    }
+
+    async fn session(&self, token_hash: &str, now: &str) -> Result<Option<SessionRow>, StoreError> {
+        accounts::session(&self.pool, token_hash, now).await
+    }
+
+    async fn api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRow>, StoreError> {
+        accounts::api_token(&self.pool, token_hash).await
+    }
+
+    async fn api_tokens(&self, key: &str) -> Result<Vec<ApiTokenRow>, StoreError> {
+        accounts::api_tokens(&self.pool, key).await
     }
 
     async fn posting(

@@ -1,0 +1,500 @@
+//! The JSON API under `/api/v1`, for machine clients with bearer tokens (a signed-in browser
+//! session may also read, so pages can offer downloads). The same roles and tenancy as the
+//! pages; errors come back as JSON with the status code.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use concordat_app::finance;
+use concordat_core::access::Permission;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{ApiClient, Principal};
+use crate::error::WebError;
+use crate::pages::{FundQuery, StatementQuery, fund_view, statement_bytes, visible_agreement};
+use crate::routes::{Access, Route, RouteDoc};
+
+const JSON_ONLY: &[&str] = &["application/json"];
+
+pub(crate) static ROUTES: &[Route] = &[
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/openapi.json",
+            summary: "This document",
+            access: Access::Public,
+            query: &[],
+            body: None,
+            responds: JSON_ONLY,
+        },
+        handler: || get(openapi),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements",
+            summary: "The agreements the token may see",
+            access: Access::SignedIn,
+            query: &[],
+            body: None,
+            responds: JSON_ONLY,
+        },
+        handler: || get(agreements),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements/{key}",
+            summary: "An agreement: its current version in full, and its version history",
+            access: Access::Partnership(Permission::Read),
+            query: &[],
+            body: None,
+            responds: JSON_ONLY,
+        },
+        handler: || get(agreement),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements/{key}/funds",
+            summary: "An agreement's funds and contributions",
+            access: Access::Partnership(Permission::Read),
+            query: &[],
+            body: None,
+            responds: JSON_ONLY,
+        },
+        handler: || get(funds),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements/{key}/funds/{fund}/monitoring",
+            summary: "A fund's monitoring for a period: budget, actual, commitments, forecast, variance, RAG, each partner's risk-share exposure",
+            access: Access::Partnership(Permission::Read),
+            query: &[
+                (
+                    "period",
+                    "The period, e.g. 2024/25-P06 (default: the last closed one)",
+                    false,
+                ),
+                ("by", "service, partner, locality or fund", false),
+                ("method", "run-rate, profile or commitments", false),
+                ("format", "json (the default) or xlsx", false),
+            ],
+            body: None,
+            responds: &[
+                "application/json",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ],
+        },
+        handler: || get(monitoring),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements/{key}/imports",
+            summary: "The ledger files imported, with checksums, rows and control totals",
+            access: Access::Partnership(Permission::Read),
+            query: &[],
+            body: None,
+            responds: JSON_ONLY,
+        },
+        handler: || get(imports),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "POST",
+            path: "/api/v1/agreements/{key}/imports",
+            summary: "Import a ledger extract (the request body), all or nothing; the same file twice adds nothing",
+            access: Access::Partnership(Permission::ImportLedger),
+            query: &[
+                (
+                    "file_name",
+                    "The extract's file name, ending .csv or .xlsx",
+                    true,
+                ),
+                (
+                    "mapping",
+                    "A mapping that comes with Concordat: gen-ledger or concordat-ledger",
+                    false,
+                ),
+            ],
+            body: Some("application/octet-stream"),
+            responds: JSON_ONLY,
+        },
+        handler: || post(import),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements/{key}/funds/{fund}/statements",
+            summary: "The quarterly statement or the year-end memorandum account",
+            access: Access::Partnership(Permission::Read),
+            query: &[
+                ("quarter", "A quarter, e.g. 2024/25-Q2", false),
+                (
+                    "year",
+                    "A financial year, e.g. 2024/25, for the memorandum account",
+                    false,
+                ),
+                ("format", "pdf (the default), xlsx or csv", false),
+                (
+                    "table",
+                    "With csv: which table (its name); the first if not given",
+                    false,
+                ),
+            ],
+            body: None,
+            responds: &[
+                "application/pdf",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "text/csv",
+            ],
+        },
+        handler: || get(statements),
+    },
+];
+
+pub(crate) fn routes() -> axum::Router<AppState> {
+    crate::routes::build(ROUTES)
+}
+
+/// An error as the API gives it: `{"error": "...", "status": 404}`.
+pub(crate) struct ApiError(WebError);
+
+impl From<WebError> for ApiError {
+    fn from(e: WebError) -> ApiError {
+        ApiError(e)
+    }
+}
+
+impl From<concordat_store::StoreError> for ApiError {
+    fn from(e: concordat_store::StoreError) -> ApiError {
+        ApiError(e.into())
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> ApiError {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let WebError::Internal(e) = &self.0 {
+            tracing::error!(error = format!("{e:#}"), "API request failed");
+        }
+        let status = match self.0 {
+            WebError::SignInFirst { .. } => StatusCode::UNAUTHORIZED,
+            ref other => other.status(),
+        };
+        let (title, message) = self.0.words();
+        let mut response = (
+            status,
+            Json(json!({"error": title, "detail": message, "status": status.as_u16()})),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// A bearer token; or, for reading only, a signed-in browser session.
+pub(crate) struct Caller(Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Caller(ApiClient::from_request_parts(parts, state).await?.0));
+        }
+        if parts.method == Method::GET {
+            if let Some(p) = crate::auth::session_principal(state, &parts.headers).await? {
+                return Ok(Caller(p));
+            }
+        }
+        Err(ApiError(WebError::ApiUnauthorised))
+    }
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::routes::openapi_document())
+}
+
+async fn agreements(State(state): State<AppState>, Caller(p): Caller) -> ApiResult {
+    let list: Vec<Value> = state
+        .store
+        .list_agreements()
+        .await?
+        .into_iter()
+        .filter(|a| p.roles_in(&a.partnership_key).is_ok())
+        .map(|a| {
+            json!({
+                "id": a.partnership_key,
+                "title": a.title,
+                "status": a.status,
+                "version": a.current_version,
+                "updated_at": a.updated_at,
+                "href": format!("/api/v1/agreements/{}", a.partnership_key),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "agreements": list })).into_response())
+}
+
+async fn agreement(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(key): Path<String>,
+) -> ApiResult {
+    visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let stored = state
+        .store
+        .get_agreement(&key)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    Ok(Json(json!({
+        "id": stored.partnership_key,
+        "version": stored.current_version,
+        "source_sha256": stored.source_sha256,
+        "agreement": stored.model_json,
+        "versions": stored.versions,
+    }))
+    .into_response())
+}
+
+async fn funds(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(key): Path<String>,
+) -> ApiResult {
+    let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
+    Ok(Json(json!({ "funds": a.funds })).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct MonitoringQuery {
+    #[serde(flatten)]
+    fund: FundQuery,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn monitoring(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path((key, fund_id)): Path<(String, String)>,
+    Query(q): Query<MonitoringQuery>,
+) -> ApiResult {
+    let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let fund = finance::fund(&a, &fund_id).map_err(|_| WebError::NotFound)?;
+    let view = fund_view(&state, &a, &q.fund).await?;
+    if let Some((message, _)) = view.errors.first() {
+        return Err(WebError::BadRequest(message.clone()).into());
+    }
+    let m = concordat_app::fund_monitoring(
+        state.store.as_ref(),
+        &a,
+        fund,
+        view.period,
+        view.method,
+        view.by,
+    )
+    .await?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(&m).into_response()),
+        "xlsx" => {
+            let ctx = concordat_report::Context {
+                agreement: &a,
+                fund,
+                prepared_at: state.now(),
+                prepared_by: p.display_name.clone(),
+            };
+            let report = concordat_report::monitoring_report(
+                &ctx,
+                &m.monitoring,
+                Some(&m.exposure),
+                m.cross_subsidy.as_ref(),
+                &m.ring_fence_breaches,
+            );
+            let bytes = concordat_report::render_xlsx(&report).map_err(WebError::from)?;
+            Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_string(),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!(
+                            "attachment; filename=\"monitor-{}-{}.xlsx\"",
+                            fund.id,
+                            concordat_app::file_part(&view.period.to_string())
+                        ),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+        other => Err(WebError::BadRequest(format!(
+            "'{other}' is not a format: choose json or xlsx"
+        ))
+        .into()),
+    }
+}
+
+async fn imports(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(key): Path<String>,
+) -> ApiResult {
+    visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let list: Vec<Value> = state
+        .store
+        .imports(&key)
+        .await?
+        .into_iter()
+        .map(|i| {
+            json!({
+                "import_id": i.import_id,
+                "file_name": i.file_name,
+                "file_sha256": i.file_sha256,
+                "mapping_sha256": i.mapping_sha256,
+                "imported_at": i.imported_at,
+                "imported_by": i.imported_by,
+                "rows": i.rows,
+                "control_total": concordat_core::Money::from_pence(i.control_total_pence).to_plain(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "imports": list })).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct ImportQuery {
+    #[serde(default)]
+    file_name: String,
+    #[serde(default)]
+    mapping: Option<String>,
+}
+
+async fn import(
+    State(state): State<AppState>,
+    ApiClient(p): ApiClient,
+    Path(key): Path<String>,
+    Query(q): Query<ImportQuery>,
+    body: Bytes,
+) -> ApiResult {
+    let a = visible_agreement(&state, &p, &key, Permission::ImportLedger).await?;
+    let file_name = q.file_name.trim().to_string();
+    if file_name.is_empty() {
+        return Err(WebError::BadRequest(
+            "Give the extract's file name as ?file_name=NAME.csv".into(),
+        )
+        .into());
+    }
+    let mapping_name = q.mapping.as_deref().unwrap_or("gen-ledger");
+    let Some((_, _, mapping_text)) = crate::manage::MAPPINGS
+        .iter()
+        .find(|(n, _, _)| *n == mapping_name)
+    else {
+        return Err(WebError::BadRequest(format!(
+            "There is no mapping '{mapping_name}'; use gen-ledger or concordat-ledger"
+        ))
+        .into());
+    };
+    let dir = tempfile::tempdir().map_err(|e| WebError::Internal(e.into()))?;
+    let ext = std::path::Path::new(&file_name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("csv")
+        .to_lowercase();
+    let file = dir.path().join(format!("upload.{ext}"));
+    let mapping = dir.path().join("mapping.toml");
+    std::fs::write(&file, &body).map_err(|e| WebError::Internal(e.into()))?;
+    std::fs::write(&mapping, mapping_text).map_err(|e| WebError::Internal(e.into()))?;
+    let result = concordat_app::import::import(
+        state.store.as_ref(),
+        &p.actor(),
+        &state.now(),
+        concordat_app::import::ImportRequest {
+            agreement: &a,
+            file: &file,
+            mapping: &mapping,
+            max_errors: 100,
+            progress: None,
+            file_label: Some(&file_name),
+        },
+    )
+    .await;
+    match result {
+        Ok(concordat_app::import::Imported::New {
+            outcome, summary, ..
+        }) => Ok((
+            StatusCode::CREATED,
+            Json(json!({
+                "imported": true,
+                "import_id": outcome.import_id,
+                "rows": outcome.rows,
+                "control_total": summary.control_total.to_plain(),
+                "debits": summary.debit_total.to_plain(),
+                "credits": summary.credit_total.to_plain(),
+                "sha256": summary.sha256,
+            })),
+        )
+            .into_response()),
+        Ok(concordat_app::import::Imported::AlreadyImported {
+            import_id,
+            rows,
+            control_total_pence,
+            ..
+        }) => Ok(Json(json!({
+            "imported": false,
+            "already_imported_as": import_id,
+            "rows": rows,
+            "control_total": concordat_core::Money::from_pence(control_total_pence).to_plain(),
+        }))
+        .into_response()),
+        Err(e) => {
+            let body = match e.downcast_ref::<concordat_app::import::BadRows>() {
+                Some(bad) => json!({
+                    "imported": false,
+                    "error": "bad rows; nothing was imported",
+                    "bad_rows": bad.bad_rows,
+                    "rows": bad.rows.iter().map(|r| json!({"line": r.line, "column": r.column, "value": r.value, "reason": r.reason})).collect::<Vec<_>>(),
+                }),
+                None => json!({
+                    "imported": false,
+                    "error": format!("{e:#}").replace(&file.display().to_string(), &file_name),
+                }),
+            };
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+        }
+    }
+}
+
+async fn statements(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path((key, fund_id)): Path<(String, String)>,
+    Query(q): Query<StatementQuery>,
+) -> ApiResult {
+    Ok(statement_bytes(&state, &p, &key, &fund_id, &q).await?)
+}
