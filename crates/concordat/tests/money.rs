@@ -4,9 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
-
-use sqlx::{Connection, Executor};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,86 +49,10 @@ fn ok(o: Output) -> String {
     stdout(&o)
 }
 
-/// One database for one test, dropped afterwards.
-struct TestDb {
-    url: String,
-    postgres: Option<(String, String)>,
-}
+use concordat_testkit::{TestDb, sqlite_db};
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((server, name)) = self.postgres.take() {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&server).await {
-                    let _ = c
-                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                        .await;
-                }
-            });
-        }
-    }
-}
-
-fn sqlite_db(dir: &Path) -> TestDb {
-    TestDb {
-        url: format!("sqlite:{}", dir.join("concordat.db").display()),
-        postgres: None,
-    }
-}
-
-/// A fresh PostgreSQL database, or `None` (said loudly) when there is no server and
-/// `CONCORDAT_REQUIRE_POSTGRES=1` is not set.
 fn postgres_db() -> Option<TestDb> {
-    let server = std::env::var("CONCORDAT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-    let required = std::env::var("CONCORDAT_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-    let name = format!(
-        "concordat_cli_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let made = rt.block_on(async {
-        let mut c = tokio::time::timeout(
-            Duration::from_secs(10),
-            sqlx::PgConnection::connect(&server),
-        )
-        .await
-        .map_err(|_| "no answer within 10 s".to_string())?
-        .map_err(|e| e.to_string())?;
-        c.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<(), String>(())
-    });
-    match made {
-        Ok(()) => {
-            let (base, query) = match server.split_once('?') {
-                Some((b, q)) => (b.to_string(), format!("?{q}")),
-                None => (server.clone(), String::new()),
-            };
-            let authority = base.find("://").map_or(0, |i| i + 3);
-            let root = match base[authority..].find('/') {
-                Some(slash) => base[..authority + slash].to_string(),
-                None => base.clone(),
-            };
-            Some(TestDb {
-                url: format!("{root}/{name}{query}"),
-                postgres: Some((server, name)),
-            })
-        }
-        Err(why) if required => panic!(
-            "PostgreSQL not reachable ({why}), and CONCORDAT_REQUIRE_POSTGRES=1 says it must be"
-        ),
-        Err(why) => {
-            eprintln!("\n*** SKIPPED: PostgreSQL not reachable ({why}) ***\n");
-            None
-        }
-    }
+    concordat_testkit::postgres_db("cli")
 }
 
 /// A two-partner pooled fund for 2024/25: council £1m (host), ICB £3m, overspends and

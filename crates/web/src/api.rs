@@ -223,10 +223,10 @@ impl FromRequestParts<AppState> for Caller {
         if parts.headers.contains_key(header::AUTHORIZATION) {
             return Ok(Caller(ApiClient::from_request_parts(parts, state).await?.0));
         }
-        if parts.method == Method::GET {
-            if let Some(p) = crate::auth::session_principal(state, &parts.headers).await? {
-                return Ok(Caller(p));
-            }
+        if parts.method == Method::GET
+            && let Some(p) = crate::auth::session_principal(state, &parts.headers).await?
+        {
+            return Ok(Caller(p));
         }
         Err(ApiError(WebError::ApiUnauthorised))
     }

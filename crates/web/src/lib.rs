@@ -55,6 +55,10 @@ impl Default for Config {
 /// The largest upload accepted.
 pub const UPLOAD_LIMIT_BYTES: usize = 2 << 30;
 
+/// The path of axe-core's script, installed by the build, for the accessibility checks in the
+/// browser tests.
+pub const AXE_JS: &str = env!("CONCORDAT_AXE_JS");
+
 /// A source of the current time: the real clock, or a test's.
 pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
 

@@ -1195,19 +1195,17 @@ async fn version_preview(
                 .with(Block::Code(diff)),
             );
             if errors.is_empty() && text != stored.source_text {
-                page = page.section(
-                    section("Accept it", "accept").with(Block::Form(post_form(
-                        format!("/agreements/{key}/versions/accept"),
-                        p.csrf_token(),
-                        "Accept as the new version",
-                        vec![
+                page = page.section(section("Accept it", "accept").with(Block::Form(post_form(
+                    format!("/agreements/{key}/versions/accept"),
+                    p.csrf_token(),
+                    "Accept as the new version",
+                    vec![
                             field("source", "", FieldKind::Hidden).value(text),
                             field("file_name", "", FieldKind::Hidden).value(file_name),
                             field("based_on", "", FieldKind::Hidden)
                                 .value(stored.source_sha256.clone()),
                         ],
-                    ))),
-                );
+                ))));
             } else if !errors.is_empty() {
                 status = StatusCode::BAD_REQUEST;
             }

@@ -1033,15 +1033,17 @@ pub(crate) struct FundQuery {
     pub method: Option<String>,
 }
 
-/// The period to show when none is asked for: the last closed one, else the first period
-/// with postings, else P01 of the first year with contributions.
+/// The period to show when none is asked for: the last closed one, else P06 of the first
+/// year with contributions (or of this year).
 pub(crate) async fn default_period(state: &AppState, a: &Agreement) -> Result<Period, WebError> {
     let closed = state.store.closed_periods(&a.id).await?;
-    if let Some((year, number)) = closed.iter().max() {
-        if let Some(p) = FinancialYear::starting(*year as i16).and_then(|y| y.period(*number as u8))
-        {
-            return Ok(p);
-        }
+    if let Some((year, number)) = closed.iter().max()
+        && let Some(p) = i16::try_from(*year)
+            .ok()
+            .and_then(FinancialYear::starting)
+            .and_then(|y| y.period(u8::try_from(*number).unwrap_or(0)))
+    {
+        return Ok(p);
     }
     let year = a
         .funds
@@ -1224,32 +1226,35 @@ async fn fund_page(
         )
     };
     let mut sections = convert::report_sections(&report, &chart_src);
-    // Drill-down: each service line's actual to date links to its postings.
+    // Drill-down: each service line's actual to date links to its postings. The monitoring
+    // table is the one whose rows are the monitoring's rows and then the total.
     if view.by == Dimension::ServiceLine {
-        for s in &mut sections {
-            for b in &mut s.blocks {
-                if let Block::Table(t) = b {
-                    if t.head
-                        .first()
-                        .is_some_and(|h| h.text.eq_ignore_ascii_case("service line"))
-                    {
-                        let actual_col = t
-                            .head
-                            .iter()
-                            .position(|h| h.text.to_lowercase().starts_with("actual"));
-                        for (i, row) in t.rows.iter_mut().enumerate() {
-                            let Some(line) = m.monitoring.rows.get(i) else {
-                                continue;
-                            };
-                            if let Some(c) = actual_col.and_then(|c| row.get_mut(c)) {
-                                c.href = Some(format!(
-                                    "/agreements/{key}/funds/{fund_id}/postings?line={}&to={}",
-                                    crate::views::url_encode(&line.key),
-                                    crate::views::url_encode(&view.period.to_string())
-                                ));
-                            }
-                        }
-                    }
+        let monitoring_table = sections
+            .iter_mut()
+            .flat_map(|s| s.blocks.iter_mut())
+            .find_map(|b| match b {
+                Block::Table(t)
+                    if t.rows.len() == m.monitoring.rows.len() + 1
+                        && t.head
+                            .first()
+                            .is_some_and(|h| h.text.eq_ignore_ascii_case("service line")) =>
+                {
+                    Some(t)
+                }
+                _ => None,
+            });
+        if let Some(t) = monitoring_table {
+            let actual_col = t
+                .head
+                .iter()
+                .position(|h| h.text.to_lowercase().starts_with("actual"));
+            for (row, line) in t.rows.iter_mut().zip(&m.monitoring.rows) {
+                if let Some(c) = actual_col.and_then(|c| row.get_mut(c)) {
+                    c.href = Some(format!(
+                        "/agreements/{key}/funds/{fund_id}/postings?line={}&to={}",
+                        crate::views::url_encode(&line.key),
+                        crate::views::url_encode(&view.period.to_string())
+                    ));
                 }
             }
         }

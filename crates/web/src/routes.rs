@@ -144,7 +144,7 @@ fn operation_id(method: &str, path: &str) -> String {
     for part in path.trim_start_matches("/api/v1/").split('/') {
         let part = part.trim_start_matches('{').trim_end_matches('}');
         id.push('_');
-        id.push_str(&part.replace('-', "_").replace('.', "_"));
+        id.push_str(&part.replace(['-', '.'], "_"));
     }
     id
 }

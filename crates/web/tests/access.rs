@@ -1,0 +1,832 @@
+//! Who may see and do what, walked through the real router: every page and API route, with
+//! every role, with no one signed in, with a user of an organisation party to nothing, and
+//! with an administrator of another partnership. Also: a forged form post, a cookie reused
+//! after sign-out, throttled sign-in, security headers, and the OpenAPI document against the
+//! route table. Each case runs on SQLite and on PostgreSQL.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use concordat_core::access::{Permission, Role};
+use concordat_store::{
+    AccountChange, Actor, ApiTokenRow, GrantRow, NewUser, OrganisationRow, Store,
+};
+use concordat_web::{Access, AppState, Config, ROUTES};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+struct App {
+    router: axum::Router,
+    store: Arc<dyn Store>,
+}
+
+impl App {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).to_string(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut r = Request::builder().method(Method::GET).uri(path);
+        if let Some(c) = cookie {
+            r = r.header(header::COOKIE, c);
+        }
+        self.send(r.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post_form(&self, path: &str, cookie: Option<&str>, form: &str) -> Reply {
+        let mut r = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            r = r.header(header::COOKIE, c);
+        }
+        self.send(r.body(Body::from(form.to_string())).unwrap())
+            .await
+    }
+
+    async fn post_multipart(
+        &self,
+        path: &str,
+        cookie: &str,
+        fields: &[(&str, Option<&str>, &str)],
+    ) -> Reply {
+        let boundary = "concordat-test-boundary";
+        let mut body = String::new();
+        for (name, file_name, value) in fields {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\""
+            ));
+            if let Some(f) = file_name {
+                body.push_str(&format!("; filename=\"{f}\"\r\nContent-Type: text/csv"));
+            }
+            body.push_str(&format!("\r\n\r\n{value}\r\n"));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        let r = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::COOKIE, cookie)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(Body::from(body))
+            .unwrap();
+        self.send(r).await
+    }
+
+    async fn api(&self, method: Method, path: &str, token: Option<&str>) -> Reply {
+        let mut r = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.send(r.body(Body::empty()).unwrap()).await
+    }
+}
+
+fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
+    reply
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or("").to_string())
+}
+
+fn csrf_in(body: &str) -> String {
+    let at = body
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    body[at..at + 64].to_string()
+}
+
+/// A signed-in browser: its session cookie and the session's CSRF token.
+#[derive(Clone)]
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(app: &App, username: &str, password: &str) -> Result<Browser, Reply> {
+    let form = app.get("/sign-in", None).await;
+    let pre = set_cookie(&form, "concordat_sign_in").expect("a sign-in cookie");
+    let token = csrf_in(&form.body);
+    let reply = app
+        .post_form(
+            "/sign-in",
+            Some(&pre),
+            &format!(
+                "csrf={token}&username={username}&password={}&next=/agreements",
+                password.replace(' ', "+")
+            ),
+        )
+        .await;
+    if reply.status != StatusCode::SEE_OTHER {
+        return Err(reply);
+    }
+    let cookie = set_cookie(&reply, "concordat_session").expect("a session cookie");
+    let register = app.get("/agreements", Some(&cookie)).await;
+    assert_eq!(register.status, StatusCode::OK, "{}", register.body);
+    Ok(Browser {
+        csrf: csrf_in(&register.body),
+        cookie,
+    })
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/agreements")
+            .join(name),
+    )
+    .expect("an example agreement")
+}
+
+async fn load(store: &dyn Store, name: &str) {
+    let file = concordat_io::parse_agreement(name, example(name));
+    let agreement = file.agreement.clone().expect("a valid example");
+    let load = concordat_app::agreement_load(&file, &agreement).expect("a load");
+    store
+        .load_agreement(&Actor::new("test"), "2026-01-01T00:00:00.000000Z", load)
+        .await
+        .expect("loaded");
+}
+
+async fn account(store: &dyn Store, change: AccountChange) {
+    store
+        .change_accounts(&Actor::new("test"), "2026-01-01T00:00:00.000000Z", change)
+        .await
+        .expect("the account change");
+}
+
+/// Two partnerships, organisations for their parties and one party to nothing, a user per
+/// role in Hertfordshire, an outsider, and Trafford's administrator; a token per role.
+async fn app(url: &str) -> (App, BTreeMap<String, String>) {
+    let store: Arc<dyn Store> = Arc::from(concordat_store::open(url).await.expect("a store"));
+    load(store.as_ref(), "hertfordshire.toml").await;
+    load(store.as_ref(), "trafford.toml").await;
+    for (key, name) in [
+        ("herts-cc", "Hertfordshire County Council"),
+        ("trafford-council", "Trafford Council"),
+        ("elsewhere", "Elsewhere District Council"),
+    ] {
+        account(
+            store.as_ref(),
+            AccountChange::AddOrganisation(OrganisationRow {
+                org_key: key.into(),
+                name: name.into(),
+            }),
+        )
+        .await;
+    }
+    account(
+        store.as_ref(),
+        AccountChange::LinkParty {
+            org_key: "herts-cc".into(),
+            partnership_key: "hertfordshire".into(),
+            partner_id: "county-council".into(),
+        },
+    )
+    .await;
+    account(
+        store.as_ref(),
+        AccountChange::LinkParty {
+            org_key: "trafford-council".into(),
+            partnership_key: "trafford".into(),
+            partner_id: "council".into(),
+        },
+    )
+    .await;
+    let hash = concordat_web::hash_password(PASSWORD).unwrap();
+    let mut users: Vec<(String, &str)> = Role::ALL
+        .iter()
+        .map(|r| (r.as_str().replace('_', "-"), "herts-cc"))
+        .collect();
+    users.push(("outsider".into(), "elsewhere"));
+    users.push(("trafford-admin".into(), "trafford-council"));
+    for (username, org) in &users {
+        account(
+            store.as_ref(),
+            AccountChange::AddUser(NewUser {
+                username: username.clone(),
+                display_name: username.clone(),
+                org_key: (*org).into(),
+                password_hash: hash.clone(),
+            }),
+        )
+        .await;
+    }
+    for role in Role::ALL {
+        account(
+            store.as_ref(),
+            AccountChange::Grant(GrantRow {
+                partnership_key: "hertfordshire".into(),
+                username: role.as_str().replace('_', "-"),
+                role: role.as_str().into(),
+                granted_at: String::new(),
+                granted_by: String::new(),
+                outside_reason: None,
+            }),
+        )
+        .await;
+    }
+    account(
+        store.as_ref(),
+        AccountChange::Grant(GrantRow {
+            partnership_key: "trafford".into(),
+            username: "trafford-admin".into(),
+            role: "administrator".into(),
+            granted_at: String::new(),
+            granted_by: String::new(),
+            outside_reason: None,
+        }),
+    )
+    .await;
+    let mut tokens = BTreeMap::new();
+    for (key, role) in Role::ALL
+        .iter()
+        .map(|r| ("hertfordshire", *r))
+        .chain([("trafford", Role::Administrator)])
+    {
+        let secret = format!("secret-{key}-{}", role.as_str());
+        account(
+            store.as_ref(),
+            AccountChange::CreateToken(ApiTokenRow {
+                partnership_key: key.into(),
+                token_id: format!("tok-{key}-{}", role.as_str().replace('_', "-")),
+                token_hash: concordat_web::token_hash(&secret),
+                name: "test".into(),
+                role: role.as_str().into(),
+                created_at: String::new(),
+                created_by: String::new(),
+                revoked_at: None,
+            }),
+        )
+        .await;
+        tokens.insert(format!("{key}:{}", role.as_str()), secret);
+    }
+    let state = AppState::new(store.clone(), Config::default());
+    (
+        App {
+            router: concordat_web::router(state),
+            store,
+        },
+        tokens,
+    )
+}
+
+fn concrete(path: &str, job: &str) -> String {
+    path.replace("{key}", "hertfordshire")
+        .replace("{fund}", "mental-health")
+        .replace("{job}", job)
+}
+
+/// What a route must answer: `Ok` statuses for someone allowed; the refusal otherwise.
+fn allowed(status: StatusCode) -> bool {
+    !matches!(
+        status,
+        StatusCode::FORBIDDEN
+            | StatusCode::NOT_FOUND
+            | StatusCode::UNAUTHORIZED
+            | StatusCode::SEE_OTHER
+    ) && !status.is_server_error()
+}
+
+async fn page_request(app: &App, method: &str, path: &str, who: Option<&Browser>) -> Reply {
+    let cookie = who.map(|b| b.cookie.as_str());
+    let csrf = who.map_or("", |b| b.csrf.as_str());
+    match method {
+        "GET" => app.get(path, cookie).await,
+        _ if path.ends_with("/imports") || path.ends_with("/versions") => match cookie {
+            Some(c) => app.post_multipart(path, c, &[("csrf", None, csrf)]).await,
+            None => app.post_form(path, None, "").await,
+        },
+        _ => app.post_form(path, cookie, &format!("csrf={csrf}")).await,
+    }
+}
+
+async fn route_matrix(url: &str) {
+    let (app, tokens) = app(url).await;
+    let mut browsers: BTreeMap<String, Browser> = BTreeMap::new();
+    for role in Role::ALL {
+        let name = role.as_str().replace('_', "-");
+        browsers.insert(
+            name.clone(),
+            sign_in(&app, &name, PASSWORD)
+                .await
+                .unwrap_or_else(|r| panic!("{name} signs in: {}", r.status)),
+        );
+    }
+    let outsider = sign_in(&app, "outsider", PASSWORD)
+        .await
+        .ok()
+        .expect("the outsider signs in");
+    let other_admin = sign_in(&app, "trafford-admin", PASSWORD)
+        .await
+        .ok()
+        .expect("Trafford's administrator signs in");
+
+    // A real import job, so its page can be walked too.
+    let pm = browsers["pool-manager"].clone();
+    let csv = "date,fund,service,partner,subjective,supplier,reference,amount\n2001-11-15,mental-health,Home care,county-council,5000,Acme,T-1,100.00\n";
+    let started = app
+        .post_multipart(
+            "/agreements/hertfordshire/imports",
+            &pm.cookie,
+            &[
+                ("csrf", None, &pm.csrf),
+                ("file", Some("t.csv"), csv),
+                ("mapping", None, "gen-ledger"),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let location = started.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let job = location.rsplit('/').next().unwrap().to_string();
+    let result = app.get(&location, Some(&pm.cookie)).await;
+    assert!(result.body.contains("is imported"), "{}", result.body);
+
+    let mut checked = 0;
+    for route in ROUTES.iter() {
+        let path = concrete(route.path, &job);
+        let api = route.path.starts_with("/api/");
+        // The sign-out route ends the session it is given: walk it last, separately.
+        if route.path == "/sign-out" {
+            continue;
+        }
+        match route.access {
+            Access::Public => {
+                let r = if api {
+                    app.api(Method::GET, &path, None).await
+                } else {
+                    page_request(&app, route.method, &path, None).await
+                };
+                assert!(
+                    !r.status.is_server_error() && r.status != StatusCode::NOT_FOUND,
+                    "{} {path} anonymous: {}",
+                    route.method,
+                    r.status
+                );
+            }
+            Access::SignedIn | Access::Partnership(_) => {
+                // No one signed in: the sign-in page, or 401 from the API.
+                let r = if api {
+                    app.api(route.method.parse().unwrap(), &path, None).await
+                } else {
+                    page_request(&app, route.method, &path, None).await
+                };
+                let want = if api {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::SEE_OTHER
+                };
+                assert_eq!(r.status, want, "{} {path} anonymous", route.method);
+                if !api {
+                    assert!(
+                        r.headers[header::LOCATION]
+                            .to_str()
+                            .unwrap()
+                            .starts_with("/sign-in"),
+                        "{path}"
+                    );
+                }
+            }
+        }
+        let Access::Partnership(permission) = route.access else {
+            if route.access == Access::SignedIn {
+                for (name, b) in &browsers {
+                    let r = if api {
+                        app.get(&path, Some(&b.cookie)).await
+                    } else {
+                        page_request(&app, route.method, &path, Some(b)).await
+                    };
+                    assert!(
+                        allowed(r.status),
+                        "{} {path} as {name}: {}",
+                        route.method,
+                        r.status
+                    );
+                }
+                if api {
+                    // A token lists only its own partnership.
+                    let r = app
+                        .api(Method::GET, &path, Some(&tokens["trafford:administrator"]))
+                        .await;
+                    assert!(
+                        r.body.contains("\"trafford\"") && !r.body.contains("\"hertfordshire\""),
+                        "{}",
+                        r.body
+                    );
+                } else {
+                    let r = app.get(&path, Some(&outsider.cookie)).await;
+                    assert!(
+                        !r.body.contains("/agreements/hertfordshire")
+                            && !r.body.contains("/agreements/trafford"),
+                        "the outsider's register lists nothing"
+                    );
+                }
+            }
+            continue;
+        };
+        for role in Role::ALL {
+            let name = role.as_str().replace('_', "-");
+            let expect_ok = role.allows(permission);
+            let r = if api {
+                let token = &tokens[&format!("hertfordshire:{}", role.as_str())];
+                app.api(route.method.parse().unwrap(), &path, Some(token))
+                    .await
+            } else {
+                page_request(&app, route.method, &path, Some(&browsers[&name])).await
+            };
+            if expect_ok {
+                assert!(
+                    allowed(r.status),
+                    "{} {path} as {name} should be allowed: {} {}",
+                    route.method,
+                    r.status,
+                    &r.body[..r.body.len().min(400)]
+                );
+            } else {
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{} {path} as {name} should be refused",
+                    route.method
+                );
+            }
+            checked += 1;
+        }
+        // Users and tokens of other organisations and partnerships see nothing: 404, the same
+        // as a partnership that does not exist.
+        for (who, b) in [
+            ("outsider", &outsider),
+            ("Trafford's administrator", &other_admin),
+        ] {
+            let r = match (api, route.method) {
+                (true, "GET") => app.get(&path, Some(&b.cookie)).await,
+                (true, _) => app.post_form(&path, Some(&b.cookie), "").await,
+                (false, method) => page_request(&app, method, &path, Some(b)).await,
+            };
+            if api && route.method == "POST" {
+                // The API takes writes from tokens only.
+                assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path} as {who}");
+            } else {
+                assert_eq!(
+                    r.status,
+                    StatusCode::NOT_FOUND,
+                    "{} {path} as {who}",
+                    route.method
+                );
+            }
+        }
+        if api {
+            let r = app
+                .api(
+                    route.method.parse().unwrap(),
+                    &path,
+                    Some(&tokens["trafford:administrator"]),
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::NOT_FOUND,
+                "{} {path} with Trafford's token",
+                route.method
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 100, "walked {checked} route and role pairs");
+
+    // A partnership that is not visible answers exactly as one that does not exist.
+    let hidden = app
+        .get("/agreements/hertfordshire", Some(&outsider.cookie))
+        .await;
+    let missing = app
+        .get("/agreements/no-such-partnership", Some(&outsider.cookie))
+        .await;
+    assert_eq!(
+        (hidden.status, hidden.body.clone()),
+        (missing.status, missing.body),
+        "the 404 pages leak nothing"
+    );
+    assert!(!hidden.body.contains("Hertfordshire"), "{}", hidden.body);
+
+    // Every page carries the security headers.
+    for name in [
+        "content-security-policy",
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+    ] {
+        assert!(hidden.headers.contains_key(name), "{name} is set");
+    }
+    assert!(
+        hidden.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    assert!(
+        !hidden.headers.contains_key("strict-transport-security"),
+        "no HSTS without TLS"
+    );
+    let _ = app.store.organisations().await.unwrap();
+}
+
+async fn csrf_and_sessions(url: &str) {
+    let (app, _) = app(url).await;
+    let pm = sign_in(&app, "pool-manager", PASSWORD).await.ok().unwrap();
+    let closed_before = app.store.closed_periods("hertfordshire").await.unwrap();
+
+    // A forged form: the right cookie (the browser sends it) but not the session's token.
+    let forged = app
+        .post_form(
+            "/agreements/hertfordshire/periods",
+            Some(&pm.cookie),
+            "csrf=0000&period=2001/02-P01&confirm=CLOSE",
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(
+        forged.body.contains("This form has expired"),
+        "{}",
+        forged.body
+    );
+    let no_token = app
+        .post_form(
+            "/agreements/hertfordshire/periods",
+            Some(&pm.cookie),
+            "period=2001/02-P01&confirm=CLOSE",
+        )
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.store.closed_periods("hertfordshire").await.unwrap(),
+        closed_before,
+        "nothing was closed"
+    );
+
+    // With the session's token, the same form works.
+    let real = app
+        .post_form(
+            "/agreements/hertfordshire/periods",
+            Some(&pm.cookie),
+            &format!("csrf={}&period=2001/02-P01&confirm=CLOSE", pm.csrf),
+        )
+        .await;
+    assert_eq!(real.status, StatusCode::OK, "{}", real.body);
+    assert!(
+        app.store
+            .closed_periods("hertfordshire")
+            .await
+            .unwrap()
+            .contains(&(2001, 1))
+    );
+
+    // Another session's token does not pass for this one.
+    let other = sign_in(&app, "finance-officer", PASSWORD)
+        .await
+        .ok()
+        .unwrap();
+    let crossed = app
+        .post_form(
+            "/agreements/hertfordshire/periods",
+            Some(&pm.cookie),
+            &format!("csrf={}&period=2001/02-P02&confirm=CLOSE", other.csrf),
+        )
+        .await;
+    assert_eq!(crossed.status, StatusCode::FORBIDDEN);
+
+    // A sign-in form posted without its cookie is refused too.
+    let login_form = app.get("/sign-in", None).await;
+    let token = csrf_in(&login_form.body);
+    let cross_site = app
+        .post_form(
+            "/sign-in",
+            None,
+            &format!("csrf={token}&username=pool-manager&password=x"),
+        )
+        .await;
+    assert_eq!(cross_site.status, StatusCode::FORBIDDEN);
+
+    // Sign out, then try the stolen cookie: the session is over in the database.
+    let out = app
+        .post_form("/sign-out", Some(&pm.cookie), &format!("csrf={}", pm.csrf))
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(
+        set_cookie(&out, "concordat_session").is_some_and(|c| c == "concordat_session="),
+        "the cookie is cleared"
+    );
+    let stolen = app.get("/agreements/hertfordshire", Some(&pm.cookie)).await;
+    assert_eq!(
+        stolen.status,
+        StatusCode::SEE_OTHER,
+        "a page sends the stolen cookie to sign in"
+    );
+    let stolen_api = app
+        .get("/api/v1/agreements/hertfordshire", Some(&pm.cookie))
+        .await;
+    assert_eq!(stolen_api.status, StatusCode::UNAUTHORIZED);
+    let stolen_post = app
+        .post_form(
+            "/agreements/hertfordshire/periods",
+            Some(&pm.cookie),
+            &format!("csrf={}&period=2001/02-P03&confirm=CLOSE", pm.csrf),
+        )
+        .await;
+    assert_eq!(stolen_post.status, StatusCode::SEE_OTHER);
+    assert!(
+        !app.store
+            .closed_periods("hertfordshire")
+            .await
+            .unwrap()
+            .contains(&(2001, 3))
+    );
+
+    // Cookies: HttpOnly and SameSite, never readable by script.
+    let login_form = app.get("/sign-in", None).await;
+    let raw = login_form.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        raw.contains("HttpOnly") && raw.contains("SameSite=Lax"),
+        "{raw}"
+    );
+
+    // A revoked token stops working.
+    let secret = "secret-hertfordshire-viewer";
+    assert_eq!(
+        app.api(
+            Method::GET,
+            "/api/v1/agreements/hertfordshire",
+            Some(secret)
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    app.store
+        .change_accounts(
+            &Actor::new("test"),
+            "2026-01-02T00:00:00.000000Z",
+            AccountChange::RevokeToken {
+                partnership_key: "hertfordshire".into(),
+                token_id: "tok-hertfordshire-viewer".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        app.api(
+            Method::GET,
+            "/api/v1/agreements/hertfordshire",
+            Some(secret)
+        )
+        .await
+        .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn throttling(url: &str) {
+    let (app, _) = app(url).await;
+    for attempt in 1..=5 {
+        let r = sign_in(&app, "viewer", "not the password")
+            .await
+            .err()
+            .expect("a wrong password fails");
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+        assert!(r.body.contains("The user name or password is not right"));
+    }
+    // The sixth attempt is refused even with the right password.
+    let r = sign_in(&app, "viewer", PASSWORD)
+        .await
+        .err()
+        .expect("throttled");
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.body.contains("too many failed attempts"), "{}", r.body);
+    // Other accounts are not affected.
+    assert!(sign_in(&app, "auditor", PASSWORD).await.is_ok());
+    // Failures are in the audit log.
+    let log = app
+        .store
+        .audit_log(Some(concordat_store::ACCOUNTS_CHAIN))
+        .await
+        .unwrap();
+    assert_eq!(
+        log.iter().filter(|r| r.action == "sign_in.failed").count(),
+        5
+    );
+    let unknown = sign_in(&app, "nobody", PASSWORD)
+        .await
+        .err()
+        .expect("no such user");
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNAUTHORIZED,
+        "an unknown user is told the same as a wrong password"
+    );
+}
+
+#[test]
+fn openapi_documents_every_api_route() {
+    let doc = concordat_web::openapi_document();
+    let paths = doc["paths"].as_object().unwrap();
+    let api: Vec<_> = ROUTES
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .collect();
+    assert!(api.len() >= 8);
+    for r in &api {
+        let op = &paths[r.path][r.method.to_lowercase()];
+        assert!(op.is_object(), "{} {} is documented", r.method, r.path);
+        assert_eq!(op["summary"], r.summary);
+    }
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        documented,
+        api.len(),
+        "nothing is documented that is not routed"
+    );
+    assert_eq!(doc["openapi"], "3.1.0");
+}
+
+macro_rules! both_backends {
+    ($($name:ident => $case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = concordat_testkit::scratch("web", stringify!($name));
+                    let db = concordat_testkit::sqlite_db(&dir);
+                    super::$case(&db.url).await;
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = concordat_testkit::postgres_db("web") else { return };
+                    super::$case(&db.url).await;
+                }
+            )*
+        }
+    };
+}
+
+both_backends! {
+    every_route_answers_every_role_and_no_one_else => route_matrix,
+    forged_forms_and_stolen_cookies_are_refused => csrf_and_sessions,
+    failed_sign_ins_are_throttled => throttling,
+}
+
+#[test]
+fn every_permission_is_held_by_some_role() {
+    for p in [
+        Permission::Read,
+        Permission::ReadAudit,
+        Permission::ImportLedger,
+        Permission::ManageBudgets,
+        Permission::ClosePeriod,
+        Permission::ChangeAgreement,
+        Permission::ManageTokens,
+    ] {
+        assert!(Role::ALL.iter().any(|r| r.allows(p)), "{p:?}");
+    }
+}
