@@ -762,6 +762,82 @@ async fn throttling(url: &str) {
     );
 }
 
+async fn grants_outside(url: &str) {
+    let (app, _) = app(url).await;
+    let grant = |reason: Option<&str>| {
+        AccountChange::Grant(GrantRow {
+            partnership_key: "hertfordshire".into(),
+            username: "outsider".into(),
+            role: "auditor".into(),
+            granted_at: String::new(),
+            granted_by: String::new(),
+            outside_reason: reason.map(str::to_string),
+        })
+    };
+    let refused = app
+        .store
+        .change_accounts(
+            &Actor::new("test"),
+            "2026-01-03T00:00:00.000000Z",
+            grant(None),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("not party to hertfordshire"),
+        "{refused}"
+    );
+    let outsider = sign_in(&app, "outsider", PASSWORD).await.ok().unwrap();
+    assert_eq!(
+        app.get("/agreements/hertfordshire", Some(&outsider.cookie))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // With a reason (an external auditor, say), the grant is made and recorded.
+    app.store
+        .change_accounts(
+            &Actor::new("test"),
+            "2026-01-03T00:00:00.000000Z",
+            grant(Some("external auditor for 2024/25")),
+        )
+        .await
+        .unwrap();
+    let page = app
+        .get("/agreements/hertfordshire", Some(&outsider.cookie))
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "the grant takes effect at once"
+    );
+    let log = app.store.audit_log(Some("hertfordshire")).await.unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(last.action, "role.grant");
+    assert!(
+        last.after_json
+            .as_deref()
+            .unwrap()
+            .contains("external auditor"),
+        "{last:?}"
+    );
+    // The auditor reads the audit log but cannot close a period.
+    assert_eq!(
+        app.get("/agreements/hertfordshire/audit", Some(&outsider.cookie))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let close = app
+        .post_form(
+            "/agreements/hertfordshire/periods",
+            Some(&outsider.cookie),
+            &format!("csrf={}&period=2001/02-P01&confirm=CLOSE", outsider.csrf),
+        )
+        .await;
+    assert_eq!(close.status, StatusCode::FORBIDDEN);
+}
+
 #[test]
 fn openapi_documents_every_api_route() {
     let doc = concordat_web::openapi_document();
@@ -814,6 +890,7 @@ both_backends! {
     every_route_answers_every_role_and_no_one_else => route_matrix,
     forged_forms_and_stolen_cookies_are_refused => csrf_and_sessions,
     failed_sign_ins_are_throttled => throttling,
+    grants_outside_the_organisation_need_a_reason => grants_outside,
 }
 
 #[test]
