@@ -189,6 +189,11 @@ pub trait Store: Send + Sync {
     /// (altered, unlinked, missing), with the number of records checked.
     async fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
 
+    /// How many changes the partnership has had: the sequence number of its last audit record
+    /// (0 for none). Every change to it goes through the write path and bumps this, so a
+    /// cache can tell whether what it holds is still current.
+    async fn audit_head_seq(&self, key: &str) -> Result<i64, StoreError>;
+
     /// The same check for one partnership's chain only.
     async fn verify_partnership_audit(&self, key: &str) -> Result<AuditVerification, StoreError>;
 

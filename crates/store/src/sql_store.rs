@@ -827,6 +827,21 @@ impl Store for SqlStore {
         Ok(report)
     }
 
+    async fn audit_head_seq(&self, key: &str) -> Result<i64, StoreError> {
+        let failed = || StoreError::doing(format!("read the audit head of {key}"));
+        self.pool
+            .fetch_optional(
+                "SELECT seq FROM audit_head WHERE partnership_key = $1",
+                &[Arg::Text(key)],
+            )
+            .await
+            .map_err(failed())?
+            .map(|row| row.int("seq"))
+            .transpose()
+            .map_err(failed())
+            .map(|seq| seq.unwrap_or(0))
+    }
+
     async fn verify_partnership_audit(&self, key: &str) -> Result<AuditVerification, StoreError> {
         let failed = || StoreError::doing(format!("verify the audit log of {key}"));
         let head = self

@@ -121,7 +121,7 @@ pub(crate) static ROUTES: &[Route] = &[
                 ),
                 (
                     "mapping",
-                    "A mapping that comes with Concordat: gen-ledger or concordat-ledger",
+                    "A mapping that comes with Concordat: concordat-ledger (the default: columns already in the agreement's ids) or gen-ledger (the benchmark ledger, onto Halton and St Helens)",
                     false,
                 ),
             ],
@@ -307,15 +307,7 @@ async fn monitoring(
     if let Some((message, _)) = view.errors.first() {
         return Err(WebError::BadRequest(message.clone()).into());
     }
-    let m = concordat_app::fund_monitoring(
-        state.store.as_ref(),
-        &a,
-        fund,
-        view.period,
-        view.method,
-        view.by,
-    )
-    .await?;
+    let m = crate::cache::monitoring(&state, &a, fund, view.period, view.method, view.by).await?;
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(&m).into_response()),
         "xlsx" => {
@@ -410,13 +402,13 @@ async fn import(
         )
         .into());
     }
-    let mapping_name = q.mapping.as_deref().unwrap_or("gen-ledger");
+    let mapping_name = q.mapping.as_deref().unwrap_or(crate::manage::MAPPINGS[0].0);
     let Some((_, _, mapping_text)) = crate::manage::MAPPINGS
         .iter()
         .find(|(n, _, _)| *n == mapping_name)
     else {
         return Err(WebError::BadRequest(format!(
-            "There is no mapping '{mapping_name}'; use gen-ledger or concordat-ledger"
+            "There is no mapping '{mapping_name}'; use concordat-ledger or gen-ledger"
         ))
         .into());
     };

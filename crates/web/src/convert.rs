@@ -87,6 +87,7 @@ pub(crate) fn table(t: &concordat_report::Table) -> Table {
         caption: t.caption.clone(),
         head,
         rows,
+        row_ids: Vec::new(),
     }
 }
 

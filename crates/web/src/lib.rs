@@ -13,6 +13,7 @@
 mod api;
 mod assets;
 mod auth;
+mod cache;
 mod convert;
 mod error;
 mod manage;
@@ -70,6 +71,7 @@ pub struct AppState {
     pub clock: Clock,
     /// Imports running in the background, by job id.
     pub(crate) jobs: manage::Jobs,
+    pub(crate) cache: Arc<cache::Cache>,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             config,
             clock: Arc::new(jiff::Timestamp::now),
             jobs: Arc::default(),
+            cache: Arc::default(),
         }
     }
 

@@ -37,16 +37,17 @@ pub(crate) fn period_label(year_start: i64, period: i64) -> String {
 // Imports
 
 /// The column mappings that come with Concordat, by name.
+/// The first is the default: columns already named and coded with the agreement's ids.
 pub(crate) const MAPPINGS: &[(&str, &str, &str)] = &[
     (
-        "gen-ledger",
-        "Concordat's generated ledger (date, fund, service, partner, subjective, supplier, reference, amount)",
-        include_str!("../../../examples/mappings/gen-ledger.toml"),
+        "concordat-ledger",
+        "Columns date, fund, service, partner, subjective, supplier, reference, amount, already in the agreement's ids",
+        include_str!("../../../examples/mappings/concordat-ledger.toml"),
     ),
     (
-        "concordat-ledger",
-        "A finance-system extract with cost centres and codes (examples/mappings/concordat-ledger.toml)",
-        include_str!("../../../examples/mappings/concordat-ledger.toml"),
+        "gen-ledger",
+        "The benchmark ledger's codes, mapped onto Halton and St Helens",
+        include_str!("../../../examples/mappings/gen-ledger.toml"),
     ),
 ];
 
@@ -88,7 +89,7 @@ fn import_form(key: &str, p: &Principal, errors: &[(String, String)]) -> Block {
             field("file", "Ledger extract (CSV or Excel .xlsx)", FieldKind::File)
                 .hint("All or nothing: if any row is bad, nothing is imported and every bad row is listed")
                 .error(error_for("file")),
-            field("mapping", "Column mapping", FieldKind::Select(options)).value("gen-ledger"),
+            field("mapping", "Column mapping", FieldKind::Select(options)).value(MAPPINGS[0].0),
             field("mapping_file", "Your own mapping file (TOML), if chosen above", FieldKind::File)
                 .hint("See docs/ledger-mapping.md for how to write one")
                 .error(error_for("mapping_file")),
@@ -136,7 +137,7 @@ async fn imports_view(
             vec![
                 num(i.import_id.to_string()),
                 cell(i.file_name.clone()),
-                cell(i.imported_at.clone()),
+                cell(crate::views::when(&i.imported_at)),
                 cell(i.imported_by.clone()),
                 num(concordat_report::grouped_integer(i.rows)),
                 num(Money::from_pence(i.control_total_pence).to_string()),
@@ -178,7 +179,7 @@ pub(crate) async fn import_upload(
     let dir = tempfile::tempdir().map_err(|e| WebError::Internal(e.into()))?;
     let mut csrf = String::new();
     let mut file: Option<(String, std::path::PathBuf, u64)> = None;
-    let mut mapping_choice = "gen-ledger".to_string();
+    let mut mapping_choice = MAPPINGS[0].0.to_string();
     let mut mapping_upload: Option<std::path::PathBuf> = None;
     while let Some(mut part) = multipart
         .next_field()
@@ -497,10 +498,6 @@ pub(crate) async fn import_job(
                 )));
             }
             page = page.section(sec);
-            // The error summary links to each row's line in the table.
-            for (i, r) in rows.iter().enumerate().take(20) {
-                let _ = (i, r);
-            }
         }
         Some(JobOutcome::Refused(text)) => {
             status = StatusCode::UNPROCESSABLE_ENTITY;
@@ -678,7 +675,7 @@ async fn budgets_view(
                 cell(r.line.service_line.clone()),
                 num(r.line.revision.to_string()),
                 num(Money::from_pence(annual).to_string()),
-                cell(r.set_at.clone()),
+                cell(crate::views::when(&r.set_at)),
                 cell(r.set_by.clone()),
                 cell(r.reason.clone()),
                 cell(r.authority.clone().unwrap_or_default()),
@@ -1086,7 +1083,7 @@ pub(crate) async fn audit_page(
             }
             vec![
                 num(r.seq.to_string()),
-                cell(r.recorded_at.clone()),
+                cell(crate::views::when(&r.recorded_at)),
                 cell(r.actor.clone()),
                 cell(r.action.clone()),
                 cell(r.entity.clone()),
@@ -1386,10 +1383,10 @@ async fn tokens_view(
                 cell(t.token_id.clone()),
                 cell(t.name.clone()),
                 cell(Role::parse(&t.role).map_or(t.role.clone(), |r| r.label().to_string())),
-                cell(t.created_at.clone()),
+                cell(crate::views::when(&t.created_at)),
                 cell(t.created_by.clone()),
                 match &t.revoked_at {
-                    Some(at) => cell(format!("revoked {at}")).tag("grey"),
+                    Some(at) => cell(format!("revoked {}", crate::views::when(at))).tag("grey"),
                     None => cell("valid").tag("green"),
                 },
             ]

@@ -420,11 +420,10 @@ pub(crate) async fn visible_agreement(
     p: &Principal,
     key: &str,
     permission: Permission,
-) -> Result<Agreement, WebError> {
+) -> Result<std::sync::Arc<Agreement>, WebError> {
     p.require(key, permission)?;
-    match state.store.get_agreement(key).await? {
-        Some(stored) => serde_json::from_value(stored.model_json)
-            .map_err(|e| WebError::Internal(anyhow::anyhow!("stored agreement {key}: {e}"))),
+    match crate::cache::agreement(state, key).await? {
+        Some((_, a)) => Ok(a),
         None => Err(WebError::NotFound),
     }
 }
@@ -434,40 +433,43 @@ fn partner_name(a: &Agreement, id: &str) -> String {
 }
 
 /// The next thing the agreement promises, from `today`: the next quarterly statement (due a
-/// month after each quarter's end), the annual review, or the notice window.
+/// month after each quarter's end) while it is in force, and the end of its term; nothing
+/// for an agreement not yet in force or already ended.
 fn next_obligation(a: &Agreement, today: jiff::civil::Date) -> String {
+    use concordat_core::agreement::Status;
+    let end = a.fixed_end();
+    if a.status == Status::Ended || end.is_some_and(|e| e < today) {
+        return match end {
+            Some(e) => format!("none: the agreement ended on {e}"),
+            None => "none: the agreement has ended".into(),
+        };
+    }
+    if !a.status.is_in_force() {
+        return format!("none yet: the agreement is {}", a.status.label());
+    }
     let mut items: Vec<(jiff::civil::Date, String)> = Vec::new();
     if !a.funds.is_empty() {
-        let q = Quarter::containing(today);
-        let due = q
-            .last_day()
-            .checked_add(jiff::ToSpan::months(1))
-            .unwrap_or(q.last_day());
-        let prev = q
+        // The statement for the quarter just ended is due a month after it ends.
+        let this_quarter = Quarter::containing(today);
+        let previous = this_quarter
             .first_day()
-            .checked_sub(jiff::ToSpan::days(1))
-            .map(Quarter::containing)
-            .ok();
-        let prev_due = prev.and_then(|p| p.last_day().checked_add(jiff::ToSpan::months(1)).ok());
-        match prev_due {
-            Some(d) if d >= today => items.push((
-                d,
-                format!(
-                    "quarterly statement for {}",
-                    prev.map(|p| p.to_string()).unwrap_or_default()
-                ),
-            )),
-            _ => items.push((due, format!("quarterly statement for {q}"))),
+            .yesterday()
+            .ok()
+            .map(Quarter::containing);
+        let due = |q: Quarter| q.last_day().checked_add(jiff::ToSpan::months(1)).ok();
+        match previous.and_then(|q| due(q).map(|d| (q, d))) {
+            Some((q, d)) if d >= today => {
+                items.push((d, format!("quarterly statement for {q} due")))
+            }
+            _ => {
+                if let Some(d) = due(this_quarter) {
+                    items.push((d, format!("quarterly statement for {this_quarter} due")));
+                }
+            }
         }
     }
-    if let Some(notice) = &a.notice {
-        let _ = notice;
-        if let Ok(outcome) = concordat_core::notice::earliest_end(a, today) {
-            items.push((
-                outcome.earliest_end,
-                "earliest end if notice were served today".into(),
-            ));
-        }
+    if let Some(e) = end {
+        items.push((e, "the agreement's term ends".into()));
     }
     items.sort();
     items
@@ -477,16 +479,16 @@ fn next_obligation(a: &Agreement, today: jiff::civil::Date) -> String {
 }
 
 fn term_text(a: &Agreement) -> String {
-    let mut parts = Vec::new();
-    if let Some(d) = a.start_date {
-        parts.push(format!("from {d}"));
+    let start = a.start_date.map(|d| format!("from {d}"));
+    let end = match (a.end_date, a.term_years) {
+        (Some(end), _) => format!("to {end}"),
+        (None, Some(y)) => format!("for {y} year{}", if y == 1 { "" } else { "s" }),
+        (None, None) => "with no fixed end".into(),
+    };
+    match start {
+        Some(s) => format!("{s} {end}"),
+        None => end,
     }
-    match (a.end_date, a.term_years) {
-        (Some(end), _) => parts.push(format!("to {end}")),
-        (None, Some(y)) => parts.push(format!("{y} years")),
-        (None, None) => parts.push("no fixed end".into()),
-    }
-    parts.join(" ")
 }
 
 fn status_colour(a: &Agreement) -> &'static str {
@@ -929,7 +931,7 @@ async fn agreement_page(
             .map(|v| {
                 vec![
                     num(v.version.to_string()),
-                    cell(v.loaded_at.clone()),
+                    cell(crate::views::when(&v.loaded_at)),
                     cell(v.loaded_by.clone()),
                     cell(v.source_path.clone()),
                     cell(v.source_sha256[..12.min(v.source_sha256.len())].to_string()),
@@ -1123,15 +1125,7 @@ async fn fund_page(
     let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
     let fund = finance::fund(&a, &fund_id).map_err(|_| WebError::NotFound)?;
     let view = fund_view(&state, &a, &q).await?;
-    let m = concordat_app::fund_monitoring(
-        state.store.as_ref(),
-        &a,
-        fund,
-        view.period,
-        view.method,
-        view.by,
-    )
-    .await?;
+    let m = crate::cache::monitoring(&state, &a, fund, view.period, view.method, view.by).await?;
     let ctx = concordat_report::Context {
         agreement: &a,
         fund,
@@ -1364,15 +1358,8 @@ async fn fund_chart(
         report_charts(&s.report)
     } else {
         let view = fund_view(&state, &a, &q.fund).await?;
-        let m = concordat_app::fund_monitoring(
-            state.store.as_ref(),
-            &a,
-            fund,
-            view.period,
-            view.method,
-            view.by,
-        )
-        .await?;
+        let m =
+            crate::cache::monitoring(&state, &a, fund, view.period, view.method, view.by).await?;
         let mut charts = vec![concordat_report::statements::budget_actual_forecast_chart(
             &m.chart,
         )];

@@ -156,6 +156,14 @@ pub(crate) struct Table {
     pub caption: String,
     pub head: Vec<Cell>,
     pub rows: Vec<Vec<Cell>>,
+    /// An id per row, for links to a row (an error summary's); empty for none.
+    pub row_ids: Vec<String>,
+}
+
+impl Table {
+    pub(crate) fn row_id(&self, i: usize) -> &str {
+        self.row_ids.get(i).map_or("", String::as_str)
+    }
 }
 
 #[derive(Clone, Default)]
@@ -199,6 +207,7 @@ pub(crate) fn table(caption: &str, head: Vec<Cell>, rows: Vec<Vec<Cell>>) -> Tab
         caption: caption.to_string(),
         head,
         rows,
+        row_ids: Vec::new(),
     }
 }
 
@@ -297,6 +306,15 @@ pub(crate) struct ErrorPage {
     pub chrome: Chrome,
     pub title: &'static str,
     pub message: String,
+}
+
+/// A time as the store keeps it (`2026-12-01T20:56:15.240364Z`), as people read it:
+/// `2026-12-01 20:56 UTC`.
+pub(crate) fn when(stored: &str) -> String {
+    match stored.parse::<jiff::Timestamp>() {
+        Ok(t) => t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        Err(_) => stored.to_string(),
+    }
 }
 
 /// Percent-encodes a query value.
