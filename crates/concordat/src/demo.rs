@@ -228,8 +228,9 @@ async fn demo_accounts(
     Ok(sign_ins)
 }
 
-/// The identity mapping for the generator's files: they already use the agreement's ids.
-const DEMO_MAPPING: &str = "[columns]\ndate = \"date\"\nfund = \"fund\"\nservice = \"service\"\npartner = \"partner\"\nsubjective = \"subjective\"\nsupplier = \"supplier\"\nreference = \"reference\"\namount = \"amount\"\n";
+/// The identity mapping for the generator's files: they already use the agreement's ids. Its
+/// `[columns]` table comes last, so a `locality` column can be added by appending a line.
+const DEMO_MAPPING: &str = include_str!("../../../examples/mappings/concordat-ledger.toml");
 
 /// Postings generated for each fund's year.
 const DEMO_POSTINGS: u64 = 12_000;

@@ -314,7 +314,7 @@ async fn monitoring(
             let ctx = concordat_report::Context {
                 agreement: &a,
                 fund,
-                prepared_at: state.now(),
+                prepared_at: crate::views::when(&state.now()),
                 prepared_by: p.display_name.clone(),
             };
             let report = concordat_report::monitoring_report(

@@ -474,8 +474,9 @@ pub(crate) async fn import_job(
                 ));
             }
             let mut sec = section("Bad rows", "bad-rows").with(Block::Para(format!(
-                "{total} row{} cannot be imported, so nothing from this file was imported. Correct them in the extract and upload it again.",
-                if *total == 1 { "" } else { "s" }
+                "{total} {} cannot be imported, so nothing from this file was imported. Correct {} in the extract and upload it again.",
+                if *total == 1 { "row" } else { "rows" },
+                if *total == 1 { "it" } else { "them" }
             )));
             sec.push(Block::Table(table(
                 "Every bad row",

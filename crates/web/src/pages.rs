@@ -444,7 +444,9 @@ fn next_obligation(a: &Agreement, today: jiff::civil::Date) -> String {
             None => "none: the agreement has ended".into(),
         };
     }
-    if !a.status.is_in_force() {
+    // Funds run (and are reported on) as soon as the partners operate them, even where the
+    // agreement is still being approved; an agreement with no funds has nothing due yet.
+    if !a.status.is_in_force() && a.funds.is_empty() {
         return format!("none yet: the agreement is {}", a.status.label());
     }
     let mut items: Vec<(jiff::civil::Date, String)> = Vec::new();
@@ -1129,7 +1131,7 @@ async fn fund_page(
     let ctx = concordat_report::Context {
         agreement: &a,
         fund,
-        prepared_at: state.now(),
+        prepared_at: crate::views::when(&state.now()),
         prepared_by: p.display_name.clone(),
     };
     let report = concordat_report::monitoring_report(
@@ -1165,7 +1167,7 @@ async fn fund_page(
         format!("/agreements/{key}/funds/{fund_id}"),
         "Show",
         vec![
-            field("period", "Period", FieldKind::Text)
+            field("period", "Period", FieldKind::Date)
                 .hint("For example, 2024/25-P06")
                 .value(view.period.to_string())
                 .error(period_error),
@@ -1352,7 +1354,7 @@ async fn fund_chart(
             kind,
             ForecastMethod::RunRate,
             &p.display_name,
-            &state.now(),
+            &crate::views::when(&state.now()),
         )
         .await?;
         report_charts(&s.report)
@@ -1366,7 +1368,7 @@ async fn fund_chart(
         let ctx = concordat_report::Context {
             agreement: &a,
             fund,
-            prepared_at: state.now(),
+            prepared_at: crate::views::when(&state.now()),
             prepared_by: p.display_name.clone(),
         };
         charts.extend(report_charts(&concordat_report::monitoring_report(
@@ -1581,7 +1583,7 @@ async fn statement_page(
         kind,
         ForecastMethod::RunRate,
         &p.display_name,
-        &state.now(),
+        &crate::views::when(&state.now()),
     )
     .await?;
     let which = match kind {
@@ -1628,7 +1630,9 @@ async fn statement_page(
     page = page.section(section("Download", "download").with(Block::Links(downloads)));
     if s.received_as_due {
         page = page.section(
-            untitled("received").with(Block::Inset(concordat_app::RECEIVED_AS_DUE.into())),
+            untitled("received").with(Block::Inset(crate::views::sentence(
+                concordat_app::RECEIVED_AS_DUE,
+            ))),
         );
     }
     let chart_src = |name: &str| {
@@ -1660,7 +1664,7 @@ pub(crate) async fn statement_bytes(
         kind,
         ForecastMethod::RunRate,
         &p.display_name,
-        &state.now(),
+        &crate::views::when(&state.now()),
     )
     .await?;
     let (bytes, media, name) = match q.format.as_deref().unwrap_or("pdf") {

@@ -317,6 +317,15 @@ pub(crate) fn when(stored: &str) -> String {
     }
 }
 
+/// Text that begins lower case (as a note in a command's output does) as a sentence.
+pub(crate) fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
 /// Percent-encodes a query value.
 pub(crate) fn url_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
