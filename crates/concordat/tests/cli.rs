@@ -273,3 +273,90 @@ fn audit_verify_names_a_record_changed_directly_in_the_database() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `GET path` over plain HTTP/1.0; the status line and the body.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    Some(reply)
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_answers_health_and_stops_cleanly_on_sigterm() {
+    let dir = scratch("serve");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Command::new(env!("CARGO_BIN_EXE_concordat"))
+        .args([
+            "serve",
+            "--json-logs",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args([
+            "--database",
+            &format!("sqlite:{}", dir.join("serve.db").display()),
+        ])
+        .env("RUST_LOG", "info")
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let health = loop {
+        if let Some(reply) = http_get(port, "/health") {
+            break reply;
+        }
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the server did not answer"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        health.starts_with("HTTP/1.0 200") || health.starts_with("HTTP/1.1 200"),
+        "{health}"
+    );
+    assert!(
+        health.contains(r#""status":"ok""#) && health.contains(r#""database":"sqlite""#),
+        "{health}"
+    );
+    let page = http_get(port, "/agreements").unwrap();
+    assert!(
+        page.contains(" 303 ") && page.contains("location: /sign-in"),
+        "{page}"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = server.wait_with_output().unwrap();
+    let logs =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{logs}");
+    // Structured logs: one JSON object a line, the request among them, then the stop.
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["path"] == "/health" && l["status"] == 200),
+        "{logs}"
+    );
+    assert!(
+        lines.iter().any(|l| l["message"] == "concordat stopped"),
+        "{logs}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

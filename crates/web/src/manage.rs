@@ -60,6 +60,17 @@ pub(crate) struct Job {
     pub bytes_total: AtomicU64,
     pub outcome: Mutex<Option<JobOutcome>>,
     pub done: tokio::sync::Notify,
+    pub started: std::time::Instant,
+}
+
+/// How long a finished import's result page stays available.
+const JOB_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Forgets finished imports older than [`JOB_KEPT`], so the list does not grow forever.
+fn prune(jobs: &mut HashMap<String, Arc<Job>>) {
+    jobs.retain(|_, j| {
+        j.started.elapsed() < JOB_KEPT || j.outcome.lock().expect("job lock").is_none()
+    });
 }
 
 pub(crate) enum JobOutcome {
@@ -285,12 +296,13 @@ pub(crate) async fn import_upload(
         bytes_total: AtomicU64::new(0),
         outcome: Mutex::new(None),
         done: tokio::sync::Notify::new(),
+        started: std::time::Instant::now(),
     });
-    state
-        .jobs
-        .lock()
-        .expect("jobs lock")
-        .insert(job_id.clone(), job.clone());
+    {
+        let mut jobs = state.jobs.lock().expect("jobs lock");
+        prune(&mut jobs);
+        jobs.insert(job_id.clone(), job.clone());
+    }
     let actor = p.actor();
     let at = state.now();
     let store = state.store.clone();
@@ -422,14 +434,23 @@ pub(crate) async fn import_job(
     match &*outcome {
         None => {
             let done = job.bytes_read.load(Ordering::Relaxed);
-            let total = job.bytes_total.load(Ordering::Relaxed).max(1);
-            let percent = done.saturating_mul(100) / total;
+            let total = job.bytes_total.load(Ordering::Relaxed);
+            // Before reading, the import checks the file's SHA-256 against those imported.
+            let state = match done.saturating_mul(100).checked_div(total) {
+                None => format!(
+                    "Checking whether the file was imported before. Started by {}.",
+                    job.started_by
+                ),
+                Some(percent) => format!(
+                    "{percent}% of the file read ({} of {} bytes). Started by {}.",
+                    concordat_report::grouped_integer(i64::try_from(done).unwrap_or(i64::MAX)),
+                    concordat_report::grouped_integer(i64::try_from(total).unwrap_or(i64::MAX)),
+                    job.started_by
+                ),
+            };
             page = page.section(
                 untitled("progress")
-                    .with(Block::Para(format!(
-                        "{percent}% of the file read ({} of {} bytes). Started by {}.",
-                        done, total, job.started_by
-                    )))
+                    .with(Block::Progress(state))
                     .with(Block::Inset(
                         "Nothing is written until the whole file has been read and checked.".into(),
                     ))

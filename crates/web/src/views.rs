@@ -150,6 +150,9 @@ pub(crate) enum Block {
     Form(Form),
     /// Pre-formatted text (a diff, an agreement file).
     Code(String),
+    /// How far a long task has got; with JavaScript the page reloads itself every second
+    /// until the task is done, without it the "Check progress" link does the same.
+    Progress(String),
 }
 
 pub(crate) struct Table {

@@ -193,6 +193,10 @@ async fn account(store: &dyn Store, change: AccountChange) {
 /// Two partnerships, organisations for their parties and one party to nothing, a user per
 /// role in Hertfordshire, an outsider, and Trafford's administrator; a token per role.
 async fn app(url: &str) -> (App, BTreeMap<String, String>) {
+    app_with(url, Config::default()).await
+}
+
+async fn app_with(url: &str, config: Config) -> (App, BTreeMap<String, String>) {
     let store: Arc<dyn Store> = Arc::from(concordat_store::open(url).await.expect("a store"));
     load(store.as_ref(), "hertfordshire.toml").await;
     load(store.as_ref(), "trafford.toml").await;
@@ -296,7 +300,7 @@ async fn app(url: &str) -> (App, BTreeMap<String, String>) {
         .await;
         tokens.insert(format!("{key}:{}", role.as_str()), secret);
     }
-    let state = AppState::new(store.clone(), Config::default());
+    let state = AppState::new(store.clone(), config);
     (
         App {
             router: concordat_web::router(state),
@@ -838,6 +842,233 @@ async fn grants_outside(url: &str) {
     assert_eq!(close.status, StatusCode::FORBIDDEN);
 }
 
+async fn versions(url: &str) {
+    let (app, _) = app(url).await;
+    let secretary = sign_in(&app, "board-secretary", PASSWORD)
+        .await
+        .ok()
+        .unwrap();
+    let original = example("hertfordshire.toml");
+    let changed = original.replacen(
+        "title = \"Proposals for Partnership with the NHS in Hertfordshire\"",
+        "title = \"Partnership with the NHS in Hertfordshire\"",
+        1,
+    );
+    assert_ne!(changed, original);
+    let preview = app
+        .post_multipart(
+            "/agreements/hertfordshire/versions",
+            &secretary.cookie,
+            &[
+                ("csrf", None, &secretary.csrf),
+                ("file", Some("hertfordshire.toml"), &changed),
+            ],
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert!(
+        preview
+            .body
+            .contains("- title = &quot;Proposals for Partnership")
+            || preview
+                .body
+                .contains("- title = &#34;Proposals for Partnership"),
+        "the diff shows the old line"
+    );
+    assert!(preview.body.contains("Accept as the new version"));
+    assert_eq!(
+        app.store
+            .get_agreement("hertfordshire")
+            .await
+            .unwrap()
+            .unwrap()
+            .current_version,
+        1,
+        "nothing is loaded before it is accepted"
+    );
+    let based_on = app
+        .store
+        .get_agreement("hertfordshire")
+        .await
+        .unwrap()
+        .unwrap()
+        .source_sha256;
+    let form = format!(
+        "csrf={}&source={}&file_name=hertfordshire.toml&based_on={based_on}",
+        secretary.csrf,
+        form_encode(&changed)
+    );
+    let accepted = app
+        .post_form(
+            "/agreements/hertfordshire/versions/accept",
+            Some(&secretary.cookie),
+            &form,
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
+    let stored = app
+        .store
+        .get_agreement("hertfordshire")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.current_version, 2);
+    assert_eq!(stored.title, "Partnership with the NHS in Hertfordshire");
+    // Accepting the same form again is refused: the agreement has moved on since.
+    let again = app
+        .post_form(
+            "/agreements/hertfordshire/versions/accept",
+            Some(&secretary.cookie),
+            &form,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    // A file with an error is shown with the error and cannot be accepted.
+    let broken = changed.replacen(
+        "id = \"hertfordshire\"",
+        "id = \"hertfordshire\"\nterm_years = \"ten\"",
+        1,
+    );
+    let refused = app
+        .post_multipart(
+            "/agreements/hertfordshire/versions",
+            &secretary.cookie,
+            &[
+                ("csrf", None, &secretary.csrf),
+                ("file", Some("hertfordshire.toml"), &broken),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("govuk-error-summary")
+            && !refused.body.contains("Accept as the new version"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        app.store
+            .get_agreement("hertfordshire")
+            .await
+            .unwrap()
+            .unwrap()
+            .current_version,
+        2
+    );
+}
+
+fn form_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+async fn api_import(url: &str) {
+    let (app, tokens) = app(url).await;
+    let csv = "date,fund,service,partner,subjective,supplier,reference,amount\n2001-11-15,mental-health,Home care,county-council,5110,Acme,API-1,250.00\n2001-11-16,mental-health,Telecare,county-council,5701,Acme,API-2,(50.00)\n";
+    let post = |token: &str, body: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/agreements/hertfordshire/imports?file_name=api.csv&mapping=concordat-ledger")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let viewer = app.send(post(&tokens["hertfordshire:viewer"], csv)).await;
+    assert_eq!(
+        viewer.status,
+        StatusCode::FORBIDDEN,
+        "a viewer's token cannot import"
+    );
+    let bad = app
+        .send(post(
+            &tokens["hertfordshire:finance_officer"],
+            &csv.replace("250.00", "2.5.0"),
+        ))
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = serde_json::from_str(&bad.body).unwrap();
+    assert_eq!(body["bad_rows"], 1);
+    assert_eq!(body["rows"][0]["line"], 2);
+    assert_eq!(body["rows"][0]["column"], "amount");
+    assert!(
+        app.store.imports("hertfordshire").await.unwrap().is_empty(),
+        "nothing was imported"
+    );
+    let good = app
+        .send(post(&tokens["hertfordshire:finance_officer"], csv))
+        .await;
+    assert_eq!(good.status, StatusCode::CREATED, "{}", good.body);
+    let body: serde_json::Value = serde_json::from_str(&good.body).unwrap();
+    assert_eq!(
+        (body["rows"].clone(), body["control_total"].clone()),
+        (serde_json::json!(2), serde_json::json!("200.00"))
+    );
+    let again = app
+        .send(post(&tokens["hertfordshire:finance_officer"], csv))
+        .await;
+    let body: serde_json::Value = serde_json::from_str(&again.body).unwrap();
+    assert_eq!(body["imported"], false, "the same file twice adds nothing");
+    let list = app
+        .api(
+            Method::GET,
+            "/api/v1/agreements/hertfordshire/imports",
+            Some(&tokens["hertfordshire:auditor"]),
+        )
+        .await;
+    assert!(
+        list.body.contains("\"file_name\":\"api.csv\"")
+            && list.body.contains("\"control_total\":\"200.00\""),
+        "{}",
+        list.body
+    );
+    let audit = app.store.audit_log(Some("hertfordshire")).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.actor == "api:tok-hertfordshire-finance-officer"),
+        "the token is the actor in the audit log"
+    );
+    // The monitoring API sees the new postings at once.
+    let m = app
+        .api(
+            Method::GET,
+            "/api/v1/agreements/hertfordshire/funds/mental-health/monitoring?period=2001/02-P08",
+            Some(&tokens["hertfordshire:viewer"]),
+        )
+        .await;
+    let m: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+    assert_eq!(m["monitoring"]["totals"]["actual_to_date"], "200.00", "{m}");
+}
+
+async fn behind_tls(url: &str) {
+    let config = Config {
+        behind_tls: true,
+        ..Config::default()
+    };
+    let (app, _) = app_with(url, config).await;
+    let page = app.get("/sign-in", None).await;
+    assert!(
+        page.headers["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+    assert!(
+        page.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
+}
+
 #[test]
 fn openapi_documents_every_api_route() {
     let doc = concordat_web::openapi_document();
@@ -891,6 +1122,9 @@ both_backends! {
     forged_forms_and_stolen_cookies_are_refused => csrf_and_sessions,
     failed_sign_ins_are_throttled => throttling,
     grants_outside_the_organisation_need_a_reason => grants_outside,
+    agreement_versions_are_compared_before_they_are_accepted => versions,
+    the_api_imports_all_or_nothing => api_import,
+    behind_tls_cookies_are_secure_and_hsts_is_sent => behind_tls,
 }
 
 #[test]
