@@ -432,8 +432,8 @@ fn partner_name(a: &Agreement, id: &str) -> String {
     finance::partner_name(a, id).to_string()
 }
 
-/// The next thing the agreement promises, from `today`: the next quarterly statement (due a
-/// month after each quarter's end) while it is in force, and the end of its term; nothing
+/// The next thing the agreement promises, from `today`: the next quarterly statement (due by
+/// the end of the month after each quarter's) while it is in force, and the end of its term; nothing
 /// for an agreement not yet in force or already ended.
 fn next_obligation(a: &Agreement, today: jiff::civil::Date) -> String {
     use concordat_core::agreement::Status;
@@ -458,7 +458,8 @@ fn next_obligation(a: &Agreement, today: jiff::civil::Date) -> String {
             .yesterday()
             .ok()
             .map(Quarter::containing);
-        let due = |q: Quarter| q.last_day().checked_add(jiff::ToSpan::months(1)).ok();
+        // Due by the end of the month after the quarter's.
+        let due = |q: Quarter| q.last_day().tomorrow().ok().map(|d| d.last_of_month());
         match previous.and_then(|q| due(q).map(|d| (q, d))) {
             Some((q, d)) if d >= today => {
                 items.push((d, format!("quarterly statement for {q} due")))
@@ -472,6 +473,23 @@ fn next_obligation(a: &Agreement, today: jiff::civil::Date) -> String {
     }
     if let Some(e) = end {
         items.push((e, "the agreement's term ends".into()));
+    }
+    // The next review: the first one, then every so many months.
+    if let Some(review) = &a.review
+        && let Some(first) = review.first_due.map(|d| d.earliest())
+    {
+        let mut due = first;
+        if let Some(months) = review.every_months.filter(|m| *m > 0) {
+            while due < today {
+                match due.checked_add(jiff::ToSpan::months(i64::from(months))) {
+                    Ok(next) => due = next,
+                    Err(_) => break,
+                }
+            }
+        }
+        if due >= today {
+            items.push((due, "review of the agreement due".into()));
+        }
     }
     items.sort();
     items
@@ -1717,4 +1735,49 @@ async fn statement_download(
     Query(q): Query<StatementQuery>,
 ) -> Result<Response, WebError> {
     statement_bytes(&state, &p, &key, &fund_id, &q).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> Agreement {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/agreements")
+            .join(name);
+        let text = std::fs::read_to_string(path).expect("the example");
+        concordat_io::parse_agreement(name, text)
+            .agreement
+            .expect("a valid example")
+    }
+
+    #[test]
+    fn next_obligation_follows_the_term_and_the_quarters() {
+        let date = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
+        // Trafford's term ended on 2016-03-31.
+        let trafford = example("trafford.toml");
+        assert_eq!(
+            next_obligation(&trafford, date("2026-12-01")),
+            "none: the agreement ended on 2016-03-31"
+        );
+        // Hertfordshire's pools report quarterly: on 1 December the Q2 statement (to 30
+        // September) was due by 31 October, so the next is Q3's, due 31 January.
+        let herts = example("hertfordshire.toml");
+        assert_eq!(
+            next_obligation(&herts, date("2026-12-01")),
+            "2027-01-31: quarterly statement for 2026/27-Q3 due"
+        );
+        assert_eq!(
+            next_obligation(&herts, date("2026-10-15")),
+            "2026-10-31: quarterly statement for 2026/27-Q2 due"
+        );
+    }
+
+    #[test]
+    fn a_return_address_is_a_path_on_this_site() {
+        assert_eq!(safe_next("/agreements/x?y=1"), "/agreements/x?y=1");
+        for bad in ["//evil.example/x", "https://evil.example/", "/\\evil", ""] {
+            assert_eq!(safe_next(bad), "/agreements", "{bad}");
+        }
+    }
 }
