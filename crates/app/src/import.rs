@@ -92,11 +92,14 @@ pub async fn import(
     at: &str,
     request: ImportRequest<'_>,
 ) -> Result<Imported> {
-    // The mapping's own error already names the file and the cause; `--mapping` says which
-    // flag it came from.
-    let mapping = read_mapping(request.mapping).map_err(|e| anyhow!("--mapping: {e}"))?;
-    let mapping_sha256 = file_sha256(request.mapping)
-        .map_err(|e| anyhow!("--mapping: cannot read {}: {e}", request.mapping.display()))?;
+    // The mapping's own error already names the file and the cause.
+    let mapping = read_mapping(request.mapping).map_err(|e| anyhow!("the mapping: {e}"))?;
+    let mapping_sha256 = file_sha256(request.mapping).map_err(|e| {
+        anyhow!(
+            "the mapping: cannot read {}: {e}",
+            request.mapping.display()
+        )
+    })?;
     let file_sha256 = file_sha256(request.file)
         .map_err(|e| anyhow!("cannot read {}: {e}", request.file.display()))?;
     let header = ImportHeader {

@@ -298,6 +298,45 @@ pub(crate) async fn apply(
                     audit: None,
                 });
             }
+            if let Some(old) = &before {
+                // The old organisation's users may see the partnership only because it was
+                // this partner: moving the partner would leave their grants without cause.
+                let dependent = tx
+                    .fetch_all(
+                        "SELECT g.username FROM role_grant g JOIN app_user u \
+                             ON u.username = g.username \
+                         WHERE g.partnership_key = $1 AND u.org_key = $2 \
+                           AND g.outside_reason IS NULL",
+                        &[Arg::Text(&partnership_key), Arg::Text(old)],
+                    )
+                    .await
+                    .map_err(failed(doing))?;
+                let still_party = exists(
+                    tx,
+                    "SELECT partner_id FROM organisation_party \
+                     WHERE partnership_key = $1 AND org_key = $2 AND partner_id <> $3",
+                    &[
+                        Arg::Text(&partnership_key),
+                        Arg::Text(old),
+                        Arg::Text(&partner_id),
+                    ],
+                )
+                .await
+                .map_err(failed(doing))?;
+                if !dependent.is_empty() && !still_party {
+                    let mut names: Vec<String> = dependent
+                        .iter()
+                        .map(|r| r.text("username"))
+                        .collect::<Result<_, _>>()
+                        .map_err(failed(doing))?;
+                    names.sort();
+                    names.dedup();
+                    return Err(StoreError::Invalid(format!(
+                        "{partner_id} of {partnership_key} is {old} now, and its users {} hold roles there as {old}: revoke them (or grant them with a reason) before moving the partner to {org_key}",
+                        names.join(", ")
+                    )));
+                }
+            }
             tx.execute(
                 "INSERT INTO organisation_party (partnership_key, partner_id, org_key) \
                  VALUES ($1, $2, $3) ON CONFLICT (partnership_key, partner_id) \

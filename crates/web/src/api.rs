@@ -128,7 +128,11 @@ pub(crate) static ROUTES: &[Route] = &[
             body: Some("application/octet-stream"),
             responds: JSON_ONLY,
         },
-        handler: || post(import),
+        handler: || {
+            post(import).layer(axum::extract::DefaultBodyLimit::max(
+                crate::UPLOAD_LIMIT_BYTES,
+            ))
+        },
     },
     Route {
         doc: RouteDoc {
@@ -273,7 +277,13 @@ async fn agreement(
         "version": stored.current_version,
         "source_sha256": stored.source_sha256,
         "agreement": stored.model_json,
-        "versions": stored.versions,
+        "versions": stored.versions.iter().map(|v| json!({
+            "version": v.version,
+            "source_sha256": v.source_sha256,
+            "file_name": crate::views::file_name(&v.source_path),
+            "loaded_at": v.loaded_at,
+            "loaded_by": v.loaded_by,
+        })).collect::<Vec<_>>(),
     }))
     .into_response())
 }
@@ -366,7 +376,7 @@ async fn imports(
         .map(|i| {
             json!({
                 "import_id": i.import_id,
-                "file_name": i.file_name,
+                "file_name": crate::views::file_name(&i.file_name),
                 "file_sha256": i.file_sha256,
                 "mapping_sha256": i.mapping_sha256,
                 "imported_at": i.imported_at,
@@ -474,7 +484,9 @@ async fn import(
                 }),
                 None => json!({
                     "imported": false,
-                    "error": format!("{e:#}").replace(&file.display().to_string(), &file_name),
+                    "error": format!("{e:#}")
+                        .replace(&file.display().to_string(), &file_name)
+                        .replace(&mapping.display().to_string(), "the mapping"),
                 }),
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())

@@ -277,8 +277,13 @@ pub(crate) enum SignInOutcome {
     },
 }
 
-/// Checks a user name and password; on success starts a session. Failures are recorded, and
-/// after [`MAX_FAILURES`] in [`THROTTLE_MINUTES`] the account refuses attempts for a while,
+/// Sign-ins are checked one at a time, so that counting the recent failures and recording a
+/// new one cannot interleave (parallel guesses would otherwise all see the same count).
+static SIGN_IN_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Checks a user name and password; on success starts a session. Failures are recorded, for
+/// user names that exist or not alike (so throttling says nothing about which exist), and
+/// after [`MAX_FAILURES`] in [`THROTTLE_MINUTES`] the name refuses attempts for a while,
 /// whatever the password.
 pub(crate) async fn sign_in(
     state: &AppState,
@@ -286,41 +291,59 @@ pub(crate) async fn sign_in(
     password: &str,
 ) -> Result<SignInOutcome, WebError> {
     let username = username.trim();
+    if username.chars().any(char::is_control)
+        || username.chars().count() > 200
+        || password.chars().count() > concordat_core::access::MAX_PASSWORD_CHARS
+    {
+        return Ok(SignInOutcome::WrongDetails);
+    }
+    let _turn = SIGN_IN_TURN.lock().await;
     let now = (state.clock)();
-    let window_start = now
-        .checked_sub(jiff::SignedDuration::from_mins(THROTTLE_MINUTES))
-        .unwrap_or(now);
+    let window = jiff::SignedDuration::from_mins(THROTTLE_MINUTES);
+    let window_start = now.checked_sub(window).unwrap_or(now);
     let failures = state
         .store
         .recent_sign_in_failures(username, &crate::time_text(window_start))
         .await?;
     if failures.len() >= MAX_FAILURES {
-        return Ok(SignInOutcome::Throttled {
-            minutes: THROTTLE_MINUTES,
-        });
+        // Free again once the oldest failure that counts is out of the window.
+        let oldest = &failures[failures.len() - MAX_FAILURES];
+        let minutes = oldest
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .and_then(|t| t.checked_add(window).ok())
+            .map(|free| (free.as_second() - now.as_second() + 59) / 60)
+            .unwrap_or(THROTTLE_MINUTES)
+            .clamp(1, THROTTLE_MINUTES);
+        return Ok(SignInOutcome::Throttled { minutes });
     }
     let user = state.store.user(username).await?;
     let phc = user
         .as_ref()
-        .map_or(DUMMY_HASH.as_str(), |u| u.password_hash.as_str());
-    let ok = verify_password(password, phc) && user.is_some();
+        .map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
+    let typed = password.to_string();
+    // Hashing takes tens of milliseconds of CPU: off the async workers.
+    let matches = tokio::task::spawn_blocking(move || verify_password(&typed, &phc))
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("the password check stopped: {e}")))?;
+    let ok = matches && user.is_some();
     let at = crate::time_text(now);
-    let actor = Actor::new(format!("web:{username}"));
+    // The person trying is not known: the audit names the sign-in form, and the name tried.
+    let actor = Actor::new("web:sign-in");
     if !ok {
-        if user.is_some() {
-            state
-                .store
-                .change_accounts(
-                    &actor,
-                    &at,
-                    concordat_store::AccountChange::SignInFailed {
-                        username: username.to_string(),
-                    },
-                )
-                .await?;
-        }
+        state
+            .store
+            .change_accounts(
+                &actor,
+                &at,
+                concordat_store::AccountChange::SignInFailed {
+                    username: username.to_string(),
+                },
+            )
+            .await?;
         return Ok(SignInOutcome::WrongDetails);
     }
+    let actor = Actor::new(format!("web:{username}"));
     let session_token = new_token();
     let expires = now
         .checked_add(jiff::SignedDuration::from_hours(state.config.session_hours))

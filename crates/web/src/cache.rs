@@ -85,8 +85,15 @@ pub(crate) async fn monitoring(
     {
         return Ok(m.clone());
     }
+    // Computed from the agreement as it is now, read after the head: the caller's copy may
+    // be older than the head, and an entry must never be older than the head it is kept
+    // under.
+    let (_, current) = self::agreement(state, &agreement.id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let fund = current.fund(&fund.id).ok_or(WebError::NotFound)?;
     let m = Arc::new(
-        concordat_app::fund_monitoring(state.store.as_ref(), agreement, fund, period, method, by)
+        concordat_app::fund_monitoring(state.store.as_ref(), &current, fund, period, method, by)
             .await?,
     );
     remember(&state.cache.monitoring, key, (head, m.clone()));

@@ -81,7 +81,7 @@ impl WebError {
             WebError::SignInFirst { .. } => ("Sign in", "Sign in to continue.".into()),
             WebError::Internal(_) => (
                 "Sorry, there is a problem with the service",
-                "Try again later. Nothing was changed by the request that failed.".into(),
+                "Try again later. If you were making a change, check whether it was made before you make it again.".into(),
             ),
         }
     }

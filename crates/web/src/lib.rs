@@ -53,8 +53,10 @@ impl Default for Config {
     }
 }
 
-/// The largest upload accepted.
+/// The largest ledger extract accepted: a year of a big council's ledger is hundreds of MB.
 pub const UPLOAD_LIMIT_BYTES: usize = 2 << 30;
+/// The largest body any other request may send (an agreement file is tens of kilobytes).
+pub const FORM_LIMIT_BYTES: usize = 1 << 20;
 
 /// The path of axe-core's script, installed by the build, for the accessibility checks in the
 /// browser tests.
@@ -112,8 +114,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(assets::routes())
         .fallback(error::not_found)
-        // Ledger extracts are large: a year of a big council's ledger is hundreds of MB.
-        .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT_BYTES))
+        // Forms are small; the ledger upload routes raise this for themselves.
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT_BYTES))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,

@@ -147,7 +147,7 @@ async fn imports_view(
         .map(|i| {
             vec![
                 num(i.import_id.to_string()),
-                cell(i.file_name.clone()),
+                cell(crate::views::file_name(&i.file_name)),
                 cell(crate::views::when(&i.imported_at)),
                 cell(i.imported_by.clone()),
                 num(concordat_report::grouped_integer(i.rows)),
@@ -499,7 +499,7 @@ pub(crate) async fn import_job(
                 if *total == 1 { "row" } else { "rows" },
                 if *total == 1 { "it" } else { "them" }
             )));
-            sec.push(Block::Table(table(
+            let mut listed = table(
                 "Every bad row",
                 vec![num("Line"), cell("Column"), cell("Value"), cell("Reason")],
                 rows.iter()
@@ -512,7 +512,10 @@ pub(crate) async fn import_job(
                         ]
                     })
                     .collect(),
-            )));
+            );
+            // The error summary's links land on these rows.
+            listed.row_ids = rows.iter().map(|r| format!("line-{}", r.line)).collect();
+            sec.push(Block::Table(listed));
             if *total as usize > rows.len() {
                 sec.push(Block::Para(format!(
                     "{} more bad rows are not listed.",
@@ -549,6 +552,16 @@ pub(crate) async fn import_job(
 pub(crate) struct YearQuery {
     #[serde(default)]
     year: Option<String>,
+    /// After a change, the page it redirects to says what was done (post, redirect, get: a
+    /// refresh does not repeat the change).
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// The banner after a change, from the redirect's `done`.
+fn done_banner(done: Option<&str>) -> Option<String> {
+    done.filter(|d| !d.is_empty() && d.chars().count() <= 200)
+        .map(str::to_string)
 }
 
 async fn budget_year(
@@ -579,7 +592,7 @@ pub(crate) async fn budgets_page(
         &fund_id,
         year,
         Vec::new(),
-        None,
+        done_banner(q.done.as_deref()),
         &BudgetForm::default(),
     )
     .await
@@ -605,6 +618,10 @@ pub(crate) struct BudgetForm {
     authority: String,
     #[serde(default)]
     new_line: String,
+    #[serde(default)]
+    partner: String,
+    #[serde(default)]
+    locality: String,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -728,6 +745,20 @@ async fn budgets_view(
             vec![
                 field("year", "", FieldKind::Hidden).value(year.to_string()),
                 field("service_line", "Service line", FieldKind::Text).value(form.service_line.clone()).error(error_for("service_line")),
+                field("partner", "Whose budget line (for aligned budgets)", FieldKind::Select(
+                    std::iter::once((String::new(), "The pool's, not one partner's".to_string()))
+                        .chain(a.parties().map(|x| (x.id.clone(), x.name.clone())))
+                        .collect(),
+                ))
+                .value(form.partner.clone())
+                .error(error_for("partner")),
+                field("locality", "Locality (where lines are kept by locality)", FieldKind::Select(
+                    std::iter::once((String::new(), "None".to_string()))
+                        .chain(a.localities.iter().map(|l| (l.id.clone(), l.name.clone())))
+                        .collect(),
+                ))
+                .value(form.locality.clone())
+                .error(error_for("locality")),
                 field("annual", "Annual budget, in pounds", FieldKind::Text).hint("For example, 1,250,000.00").value(form.annual.clone()).error(error_for("annual")),
                 field("phasing", "Phasing across P01–P12", FieldKind::Text).hint("even, or twelve amounts separated by commas that add up to the annual budget").value(if form.phasing.is_empty() { "even".to_string() } else { form.phasing.clone() }).error(error_for("phasing")),
                 field("client_income", "Client income, in pounds (where the partners budget net of it)", FieldKind::Text).value(if form.client_income.is_empty() { "0.00".to_string() } else { form.client_income.clone() }).error(error_for("client_income")),
@@ -799,8 +830,8 @@ pub(crate) async fn budget_set(
             concordat_app::BudgetRequest {
                 year,
                 service_line: form.service_line.trim().to_string(),
-                partner: None,
-                locality: None,
+                partner: Some(form.partner.trim().to_string()).filter(|s| !s.is_empty()),
+                locality: Some(form.locality.trim().to_string()).filter(|s| !s.is_empty()),
                 annual,
                 phasing: if form.phasing.trim().is_empty() {
                     "even".into()
@@ -821,21 +852,16 @@ pub(crate) async fn budget_set(
                     form.service_line.trim(),
                     set.revision
                 );
-                return budgets_view(
-                    &state,
-                    &p,
-                    &a,
-                    &fund_id,
-                    year,
-                    Vec::new(),
-                    Some(message),
-                    &BudgetForm::default(),
-                )
-                .await;
+                return Ok(Redirect::to(&format!(
+                    "/agreements/{key}/funds/{fund_id}/budgets?year={}&done={}",
+                    crate::views::url_encode(&year.to_string()),
+                    crate::views::url_encode(&message)
+                ))
+                .into_response());
             }
             Err(e) => match e.downcast::<concordat_app::BudgetRefusal>() {
                 Ok(r) => errors.push((r.message, r.field.to_string())),
-                Err(e) => errors.push((format!("{e:#}"), "service_line".to_string())),
+                Err(e) => return Err(WebError::Internal(e)),
             },
         }
     }
@@ -863,7 +889,15 @@ pub(crate) async fn periods_page(
 ) -> Result<Response, WebError> {
     let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
     let year = budget_year(&state, &a, q.year.as_deref()).await?;
-    periods_view(&state, &p, &a, year, Vec::new(), None).await
+    periods_view(
+        &state,
+        &p,
+        &a,
+        year,
+        Vec::new(),
+        done_banner(q.done.as_deref()),
+    )
+    .await
 }
 
 async fn periods_view(
@@ -984,17 +1018,12 @@ pub(crate) async fn period_close(
         )
         .await
     {
-        Ok(()) => {
-            periods_view(
-                &state,
-                &p,
-                &a,
-                period.year(),
-                Vec::new(),
-                Some(format!("{period} is closed")),
-            )
-            .await
-        }
+        Ok(()) => Ok(Redirect::to(&format!(
+            "/agreements/{key}/periods?year={}&done={}",
+            crate::views::url_encode(&period.year().to_string()),
+            crate::views::url_encode(&format!("{period} is closed"))
+        ))
+        .into_response()),
         Err(concordat_store::StoreError::Invalid(message)) => {
             periods_view(
                 &state,
@@ -1022,6 +1051,9 @@ pub(crate) struct AuditQuery {
     #[serde(default)]
     text: String,
 }
+
+/// Audit records listed at once.
+const AUDIT_ROWS_SHOWN: usize = 500;
 
 pub(crate) async fn audit_page(
     State(state): State<AppState>,
@@ -1074,7 +1106,7 @@ pub(crate) async fn audit_page(
         ))),
     );
     let needle = q.text.to_lowercase();
-    let shown: Vec<Vec<_>> = records
+    let matching: Vec<_> = records
         .iter()
         .rev()
         .filter(|r| q.action.is_empty() || r.action == q.action)
@@ -1093,35 +1125,49 @@ pub(crate) async fn audit_page(
                     .to_lowercase()
                     .contains(&needle)
         })
-        .take(500)
+        .collect();
+    let clip = |text: &Option<String>| {
+        let text = text.clone().unwrap_or_else(|| "–".into());
+        if text.chars().count() > 160 {
+            text.chars().take(160).collect::<String>() + "…"
+        } else {
+            text
+        }
+    };
+    let shown: Vec<Vec<_>> = matching
+        .iter()
+        .take(AUDIT_ROWS_SHOWN)
         .map(|r| {
-            let mut change = r
-                .after_json
-                .clone()
-                .or(r.before_json.clone())
-                .unwrap_or_default();
-            if change.chars().count() > 160 {
-                change = change.chars().take(160).collect::<String>() + "…";
-            }
             vec![
                 num(r.seq.to_string()),
                 cell(crate::views::when(&r.recorded_at)),
                 cell(r.actor.clone()),
                 cell(r.action.clone()),
                 cell(r.entity.clone()),
-                cell(change),
+                cell(clip(&r.before_json)),
+                cell(clip(&r.after_json)),
             ]
         })
         .collect();
+    let caption = if matching.len() > shown.len() {
+        format!(
+            "{} records match, newest first; the newest {} are shown (narrow the filter to see the rest)",
+            matching.len(),
+            shown.len()
+        )
+    } else {
+        format!("{} records match, newest first", matching.len())
+    };
     page = page.section(section("Records", "records").with(Block::Table(table(
-        &format!("{} records, newest first (at most 500 shown)", shown.len()),
+        &caption,
         vec![
             num("No."),
             cell("When"),
             cell("Who"),
             cell("Action"),
             cell("What"),
-            cell("Change"),
+            cell("Before"),
+            cell("After"),
         ],
         shown,
     ))));
@@ -1233,12 +1279,22 @@ async fn version_preview(
     Ok((status, page.html()?).into_response())
 }
 
+/// The most line pairs [`line_diff`] compares (4 million: 16 MB of table).
+const MAX_DIFF_CELLS: usize = 4_000_000;
+
 /// A line diff: `- ` removed, `+ ` added, `  ` unchanged (longest common subsequence; an
 /// agreement file is a few hundred lines).
 fn line_diff(old: &str, new: &str) -> String {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
     let (n, m) = (a.len(), b.len());
+    // The comparison table grows with the product of the two lengths; an agreement file is
+    // a few hundred lines, so anything far bigger is not one.
+    if n.saturating_mul(m) > MAX_DIFF_CELLS {
+        return format!(
+            "The files are too large to compare line by line ({n} and {m} lines): is this the agreement file?"
+        );
+    }
     let mut lcs = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
@@ -1359,6 +1415,16 @@ pub(crate) struct TokenForm {
     token_id: String,
 }
 
+/// The roles a token made by `p` may have: viewer, and the roles `p` holds in `key`, so that
+/// an administrator cannot reach, through a token, what their own role does not allow.
+fn token_roles(p: &Principal, key: &str) -> Vec<Role> {
+    let held = p.roles_in(key).unwrap_or(&[]);
+    Role::ALL
+        .into_iter()
+        .filter(|r| *r == Role::Viewer || held.contains(r))
+        .collect()
+}
+
 pub(crate) async fn tokens_page(
     State(state): State<AppState>,
     SignedIn(p): SignedIn,
@@ -1435,7 +1501,7 @@ async fn tokens_view(
     }
     page = page.section(list);
     let error_for = |id: &str| errors.iter().find(|(_, t)| t == id).map(|(m, _)| m.clone());
-    let roles: Vec<(String, String)> = Role::ALL
+    let roles: Vec<(String, String)> = token_roles(p, key)
         .iter()
         .map(|r| (r.as_str().to_string(), r.label().to_string()))
         .collect();
@@ -1496,7 +1562,12 @@ pub(crate) async fn token_change(
                 .await;
             }
             let role = Role::parse(&form.role)
-                .ok_or_else(|| WebError::BadRequest("Choose a role".into()))?;
+                .filter(|r| token_roles(&p, &key).contains(r))
+                .ok_or_else(|| {
+                    WebError::BadRequest(
+                        "Choose a role you hold yourself (or viewer): a token cannot do more than the person who creates it".into(),
+                    )
+                })?;
             let secret = format!("cct_{}", crate::auth::new_token());
             let token_id = format!("tok-{}", &crate::auth::new_token()[..10]);
             state

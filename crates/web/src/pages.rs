@@ -132,7 +132,9 @@ pub(crate) static ROUTES: &[Route] = &[
         "/agreements/{key}/imports",
         "Upload a ledger extract",
         Access::Partnership(Permission::ImportLedger),
-        post(crate::manage::import_upload)
+        post(crate::manage::import_upload).layer(axum::extract::DefaultBodyLimit::max(
+            crate::UPLOAD_LIMIT_BYTES
+        ))
     ),
     page!(
         "GET",
@@ -244,7 +246,12 @@ pub(crate) struct NextQuery {
 
 /// Only a path on this site: never another host (`//evil`, `https://…`).
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    // Browsers drop tabs and line breaks from a URL and read `\` as `/`, so `/<tab>/host`
+    // would become `//host`: refuse control characters and backslashes outright.
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    if local {
         next.to_string()
     } else {
         "/agreements".into()
@@ -366,7 +373,8 @@ async fn sign_in(
             &form.next,
             vec![(
                 format!(
-                    "There have been too many failed attempts to sign in as this user. Wait {minutes} minutes and try again"
+                    "There have been too many failed attempts to sign in as this user. Wait {minutes} minute{} and try again",
+                    if minutes == 1 { "" } else { "s" }
                 ),
                 "username".into(),
             )],
@@ -953,7 +961,7 @@ async fn agreement_page(
                     num(v.version.to_string()),
                     cell(crate::views::when(&v.loaded_at)),
                     cell(v.loaded_by.clone()),
-                    cell(v.source_path.clone()),
+                    cell(crate::views::file_name(&v.source_path)),
                     cell(v.source_sha256[..12.min(v.source_sha256.len())].to_string()),
                 ]
             })
@@ -1102,15 +1110,23 @@ pub(crate) async fn fund_view(
         },
         None => default_period(state, a).await?,
     };
-    let by =
-        q.by.as_deref()
-            .and_then(|b| b.parse().ok())
-            .unwrap_or(Dimension::ServiceLine);
-    let method = q
-        .method
-        .as_deref()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(ForecastMethod::RunRate);
+    let by = match q.by.as_deref().filter(|b| !b.is_empty()) {
+        None => Dimension::ServiceLine,
+        Some(b) => b.parse().unwrap_or_else(|_| {
+            errors.push((
+                format!("Choose how to group: service, partner, locality or fund ('{b}' is none of them)"),
+                "by".into(),
+            ));
+            Dimension::ServiceLine
+        }),
+    };
+    let method = match method_of(q.method.as_deref()) {
+        Ok(m) => m,
+        Err(e) => {
+            errors.push((e.words().1, "method".into()));
+            ForecastMethod::RunRate
+        }
+    };
     Ok(FundView {
         period,
         by,
@@ -1316,8 +1332,9 @@ async fn fund_page(
             link(
                 format!("Quarterly statement for {q}"),
                 format!(
-                    "/agreements/{key}/funds/{fund_id}/statements?quarter={}",
-                    crate::views::url_encode(&q.to_string())
+                    "/agreements/{key}/funds/{fund_id}/statements?quarter={}&method={}",
+                    crate::views::url_encode(&q.to_string()),
+                    method_text(view.method)
                 ),
             ),
             link(
@@ -1370,7 +1387,7 @@ async fn fund_chart(
             &a,
             fund,
             kind,
-            ForecastMethod::RunRate,
+            method_of(q.fund.method.as_deref())?,
             &p.display_name,
             &crate::views::when(&state.now()),
         )
@@ -1436,6 +1453,8 @@ struct PostingsQuery {
 }
 
 const POSTINGS_PER_PAGE: i64 = 100;
+/// The last page of postings offered: 10 million postings at 100 a page.
+const MAX_POSTINGS_PAGE: u32 = 100_000;
 
 async fn postings_page(
     State(state): State<AppState>,
@@ -1451,7 +1470,8 @@ async fn postings_page(
             .map_err(|_| WebError::BadRequest(format!("'{t}' is not a period like 2024/25-P06")))?,
         None => default_period(&state, &a).await?,
     };
-    let page_no = q.page.unwrap_or(1).max(1);
+    // A page beyond any ledger's would only make the store walk every batch.
+    let page_no = q.page.unwrap_or(1).clamp(1, MAX_POSTINGS_PAGE);
     let filter = concordat_store::PostingFilter {
         fund: Some(fund.id.clone()),
         year_start: i64::from(to.year().start_year()),
@@ -1573,6 +1593,9 @@ pub(crate) fn statement_kind(
     }
 }
 
+/// What the statement's note on contributions says, in the page's words.
+const RECEIVED_AS_DUE_ON_THE_WEB: &str = "No payments of contributions to this fund are recorded for the year, so contributions are taken as received when they fall due.";
+
 #[derive(Deserialize, Default)]
 pub(crate) struct StatementQuery {
     #[serde(default)]
@@ -1583,6 +1606,21 @@ pub(crate) struct StatementQuery {
     pub format: Option<String>,
     #[serde(default)]
     pub table: Option<String>,
+    /// The forecast method of a quarterly statement (run-rate unless said).
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+/// The forecast method a request asks for; run rate when it says none.
+pub(crate) fn method_of(text: Option<&str>) -> Result<ForecastMethod, WebError> {
+    match text.filter(|t| !t.is_empty()) {
+        None => Ok(ForecastMethod::RunRate),
+        Some(t) => t.parse().map_err(|_| {
+            WebError::BadRequest(format!(
+                "'{t}' is not a forecast method: choose run-rate, profile or commitments"
+            ))
+        }),
+    }
 }
 
 async fn statement_page(
@@ -1594,20 +1632,23 @@ async fn statement_page(
     let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
     let fund = finance::fund(&a, &fund_id).map_err(|_| WebError::NotFound)?;
     let kind = statement_kind(q.quarter.as_deref(), q.year.as_deref())?;
+    let method = method_of(q.method.as_deref())?;
     let s = concordat_app::statement(
         state.store.as_ref(),
         &a,
         fund,
         kind,
-        ForecastMethod::RunRate,
+        method,
         &p.display_name,
         &crate::views::when(&state.now()),
     )
     .await?;
     let which = match kind {
-        concordat_app::StatementKind::Quarter(q) => {
-            format!("quarter={}", crate::views::url_encode(&q.to_string()))
-        }
+        concordat_app::StatementKind::Quarter(q) => format!(
+            "quarter={}&method={}",
+            crate::views::url_encode(&q.to_string()),
+            method_text(method)
+        ),
         concordat_app::StatementKind::Year(y) => {
             format!("year={}", crate::views::url_encode(&y.to_string()))
         }
@@ -1647,11 +1688,8 @@ async fn statement_page(
     }
     page = page.section(section("Download", "download").with(Block::Links(downloads)));
     if s.received_as_due {
-        page = page.section(
-            untitled("received").with(Block::Inset(crate::views::sentence(
-                concordat_app::RECEIVED_AS_DUE,
-            ))),
-        );
+        page = page
+            .section(untitled("received").with(Block::Inset(RECEIVED_AS_DUE_ON_THE_WEB.into())));
     }
     let chart_src = |name: &str| {
         format!(
@@ -1675,12 +1713,13 @@ pub(crate) async fn statement_bytes(
     let a = visible_agreement(state, p, key, Permission::Read).await?;
     let fund = finance::fund(&a, fund_id).map_err(|_| WebError::NotFound)?;
     let kind = statement_kind(q.quarter.as_deref(), q.year.as_deref())?;
+    let method = method_of(q.method.as_deref())?;
     let s = concordat_app::statement(
         state.store.as_ref(),
         &a,
         fund,
         kind,
-        ForecastMethod::RunRate,
+        method,
         &p.display_name,
         &crate::views::when(&state.now()),
     )
@@ -1776,7 +1815,14 @@ mod tests {
     #[test]
     fn a_return_address_is_a_path_on_this_site() {
         assert_eq!(safe_next("/agreements/x?y=1"), "/agreements/x?y=1");
-        for bad in ["//evil.example/x", "https://evil.example/", "/\\evil", ""] {
+        for bad in [
+            "//evil.example/x",
+            "https://evil.example/",
+            "/\\evil",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "",
+        ] {
             assert_eq!(safe_next(bad), "/agreements", "{bad}");
         }
     }

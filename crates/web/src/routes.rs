@@ -104,7 +104,8 @@ pub fn openapi_document() -> Value {
             "operationId": operation_id(r.method, r.path),
             "parameters": parameters,
             "responses": {
-                "200": {"description": "OK", "content": content},
+                (if r.method == "POST" { "201" } else { "200" }): {"description": if r.method == "POST" { "Created" } else { "OK" }, "content": content},
+                "400": {"description": "A parameter is not one the route takes (the detail says which)"},
                 "401": {"description": "No valid bearer token"},
                 "403": {"description": "The token's role does not allow this"},
                 "404": {"description": "Not found, or not visible to this token"}
@@ -112,6 +113,12 @@ pub fn openapi_document() -> Value {
         });
         if r.access == Access::Public {
             operation["security"] = json!([]);
+        }
+        if r.method == "POST" {
+            // An import that cannot be made: bad rows (each listed) or a refusal.
+            operation["responses"]["200"] =
+                json!({"description": "The same file was imported before; nothing was added"});
+            operation["responses"]["422"] = json!({"description": "Nothing was imported: the bad rows, or why the file was refused"});
         }
         if let Some(media) = r.body {
             operation["requestBody"] = json!({

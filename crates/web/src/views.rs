@@ -320,13 +320,10 @@ pub(crate) fn when(stored: &str) -> String {
     }
 }
 
-/// Text that begins lower case (as a note in a command's output does) as a sentence.
-pub(crate) fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
-        None => String::new(),
-    }
+/// The last part of a file path as it was given to the command line: where a file sat on
+/// someone's machine is theirs, not every reader's.
+pub(crate) fn file_name(path: &str) -> String {
+    path.rsplit(['/', '\\']).next().unwrap_or(path).to_string()
 }
 
 /// Percent-encodes a query value.

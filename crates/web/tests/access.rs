@@ -613,7 +613,19 @@ async fn csrf_and_sessions(url: &str) {
             &format!("csrf={}&period=2001/02-P01&confirm=CLOSE", pm.csrf),
         )
         .await;
-    assert_eq!(real.status, StatusCode::OK, "{}", real.body);
+    // Post, redirect, get: reloading the page shown does not close anything again.
+    assert_eq!(real.status, StatusCode::SEE_OTHER, "{}", real.body);
+    let shown = app
+        .get(
+            real.headers[header::LOCATION].to_str().unwrap(),
+            Some(&pm.cookie),
+        )
+        .await;
+    assert!(
+        shown.body.contains("2001/02-P01 is closed"),
+        "{}",
+        shown.body
+    );
     assert!(
         app.store
             .closed_periods("hertfordshire")
@@ -763,6 +775,27 @@ async fn throttling(url: &str) {
         unknown.status,
         StatusCode::UNAUTHORIZED,
         "an unknown user is told the same as a wrong password"
+    );
+    // A name that does not exist is throttled the same way, so throttling does not tell
+    // which names exist.
+    for _ in 0..4 {
+        let _ = sign_in(&app, "nobody", "not the password").await;
+    }
+    let r = sign_in(&app, "nobody", PASSWORD)
+        .await
+        .err()
+        .expect("throttled");
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let log = app
+        .store
+        .audit_log(Some(concordat_store::ACCOUNTS_CHAIN))
+        .await
+        .unwrap();
+    assert!(
+        log.iter()
+            .filter(|r| r.action == "sign_in.failed")
+            .all(|r| r.actor == "web:sign-in"),
+        "a failed sign-in is not recorded as the act of the user whose name was typed"
     );
 }
 
@@ -1069,6 +1102,113 @@ async fn behind_tls(url: &str) {
     );
 }
 
+async fn caches_and_other_partnerships(url: &str) {
+    let (app, tokens) = app(url).await;
+    let monitoring =
+        "/api/v1/agreements/hertfordshire/funds/mental-health/monitoring?period=2001/02-P08";
+    let viewer = &tokens["hertfordshire:viewer"];
+    let actual = |body: &str| {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v["monitoring"]["totals"]["actual_to_date"].clone()
+    };
+    // Read (and so cache) the figures, change the ledger, read again: the change shows.
+    let before = app.api(Method::GET, monitoring, Some(viewer)).await;
+    assert_eq!(actual(&before.body), "0.00");
+    let pm = sign_in(&app, "pool-manager", PASSWORD).await.ok().unwrap();
+    let csv = "date,fund,service,partner,subjective,supplier,reference,amount\n2001-11-15,mental-health,Home care,county-council,5110,Acme,C-1,99.99\n";
+    let started = app
+        .post_multipart(
+            "/agreements/hertfordshire/imports",
+            &pm.cookie,
+            &[
+                ("csrf", None, &pm.csrf),
+                ("file", Some("c.csv"), csv),
+                ("mapping", None, "concordat-ledger"),
+            ],
+        )
+        .await;
+    let job = started.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        app.get(&job, Some(&pm.cookie))
+            .await
+            .body
+            .contains("is imported")
+    );
+    let after = app.api(Method::GET, monitoring, Some(viewer)).await;
+    assert_eq!(
+        actual(&after.body),
+        "99.99",
+        "the cached figures were replaced"
+    );
+    // A budget set through the page moves the figures too, and a reload does not set it twice.
+    let set = app
+        .post_form(
+            "/agreements/hertfordshire/funds/mental-health/budgets",
+            Some(&pm.cookie),
+            &format!("csrf={}&year=2001/02&service_line=Home+care&annual=1200.00&phasing=even&client_income=0&reason=test&new_line=no", pm.csrf),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    let v: serde_json::Value =
+        serde_json::from_str(&app.api(Method::GET, monitoring, Some(viewer)).await.body).unwrap();
+    assert_eq!(v["monitoring"]["totals"]["annual_budget"], "1200.00", "{v}");
+    // Another partnership's user cannot see this partnership's import job, even by its id.
+    let other = sign_in(&app, "trafford-admin", PASSWORD)
+        .await
+        .ok()
+        .unwrap();
+    assert_eq!(
+        app.get(&job, Some(&other.cookie)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let elsewhere = job.replace("/agreements/hertfordshire/", "/agreements/trafford/");
+    assert_eq!(
+        app.get(&elsewhere, Some(&other.cookie)).await.status,
+        StatusCode::NOT_FOUND,
+        "a job id from another partnership is not found"
+    );
+    // An administrator cannot make a token with a role they do not hold.
+    let admin = sign_in(&app, "administrator", PASSWORD).await.ok().unwrap();
+    let refused = app
+        .post_form(
+            "/agreements/hertfordshire/tokens",
+            Some(&admin.cookie),
+            &format!(
+                "csrf={}&action=create&name=x&role=finance_officer",
+                admin.csrf
+            ),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let made = app
+        .post_form(
+            "/agreements/hertfordshire/tokens",
+            Some(&admin.cookie),
+            &format!("csrf={}&action=create&name=x&role=viewer", admin.csrf),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK);
+    assert!(made.body.contains("cct_"), "the new token is shown once");
+    // A partner cannot be moved to another organisation while users hold roles through it.
+    let moved = app
+        .store
+        .change_accounts(
+            &Actor::new("test"),
+            "2026-01-04T00:00:00.000000Z",
+            AccountChange::LinkParty {
+                org_key: "elsewhere".into(),
+                partnership_key: "hertfordshire".into(),
+                partner_id: "county-council".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(moved.to_string().contains("revoke them"), "{moved}");
+}
+
 #[test]
 fn openapi_documents_every_api_route() {
     let doc = concordat_web::openapi_document();
@@ -1125,6 +1265,7 @@ both_backends! {
     agreement_versions_are_compared_before_they_are_accepted => versions,
     the_api_imports_all_or_nothing => api_import,
     behind_tls_cookies_are_secure_and_hsts_is_sent => behind_tls,
+    changes_show_at_once_and_other_partnerships_stay_out => caches_and_other_partnerships,
 }
 
 #[test]
