@@ -872,30 +872,36 @@ pub(crate) async fn recent_failures(
     Ok(times)
 }
 
-/// The session with this hash, if it has not ended and has not expired at `now`.
-pub(crate) async fn session(
+/// The session and its user together: what every signed-in request needs first.
+pub(crate) async fn session_user(
     pool: &Pool,
     token_hash: &str,
     now: &str,
-) -> Result<Option<SessionRow>, StoreError> {
-    pool.fetch_optional(
-        "SELECT token_hash, username, csrf_token, started_at, expires_at FROM web_session \
-         WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2",
-        &[Arg::Text(token_hash), Arg::Text(now)],
-    )
-    .await
-    .map_err(reading("a session"))?
-    .map(|r| {
-        Ok(SessionRow {
-            token_hash: r.text("token_hash")?,
-            username: r.text("username")?,
-            csrf_token: r.text("csrf_token")?,
-            started_at: r.text("started_at")?,
-            expires_at: r.text("expires_at")?,
+) -> Result<Option<(SessionRow, UserRow)>, StoreError> {
+    let sql = format!(
+        "SELECT s.token_hash, s.csrf_token, s.started_at, s.expires_at, {USER_COLUMNS} \
+         FROM web_session s JOIN app_user u ON u.username = s.username \
+         JOIN organisation o ON o.org_key = u.org_key \
+         WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2"
+    );
+    pool.fetch_optional(&sql, &[Arg::Text(token_hash), Arg::Text(now)])
+        .await
+        .map_err(reading("a session"))?
+        .map(|r| {
+            let user = user_row(&r)?;
+            Ok((
+                SessionRow {
+                    token_hash: r.text("token_hash")?,
+                    username: user.username.clone(),
+                    csrf_token: r.text("csrf_token")?,
+                    started_at: r.text("started_at")?,
+                    expires_at: r.text("expires_at")?,
+                },
+                user,
+            ))
         })
-    })
-    .transpose()
-    .map_err(reading("a session"))
+        .transpose()
+        .map_err(reading("a session"))
 }
 
 const TOKEN_COLUMNS: &str =

@@ -411,8 +411,13 @@ pub trait Store: Send + Sync {
         since: &str,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// The session with this identifier hash, unless it has ended or expired at `now`.
-    async fn session(&self, token_hash: &str, now: &str) -> Result<Option<SessionRow>, StoreError>;
+    /// The session with this identifier hash and its user, in one query, unless the session
+    /// has ended or expired at `now`.
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: &str,
+    ) -> Result<Option<(SessionRow, UserRow)>, StoreError>;
 
     /// The bearer token with this hash, unless revoked.
     async fn api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRow>, StoreError>;

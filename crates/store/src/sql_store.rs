@@ -1143,8 +1143,12 @@ impl Store for SqlStore {
         accounts::recent_failures(&self.pool, username, since).await
     }
 
-    async fn session(&self, token_hash: &str, now: &str) -> Result<Option<SessionRow>, StoreError> {
-        accounts::session(&self.pool, token_hash, now).await
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: &str,
+    ) -> Result<Option<(SessionRow, UserRow)>, StoreError> {
+        accounts::session_user(&self.pool, token_hash, now).await
     }
 
     async fn api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRow>, StoreError> {

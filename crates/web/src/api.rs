@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::{ApiClient, Principal};
 use crate::error::WebError;
-use crate::pages::{FundQuery, StatementQuery, fund_view, statement_bytes, visible_agreement};
+use crate::pages::{
+    FundQuery, StatementQuery, fund_view, statement_bytes, visible_agreement, visible_agreement_at,
+};
 use crate::routes::{Access, Route, RouteDoc};
 
 const JSON_ONLY: &[&str] = &["application/json"];
@@ -311,13 +313,14 @@ async fn monitoring(
     Path((key, fund_id)): Path<(String, String)>,
     Query(q): Query<MonitoringQuery>,
 ) -> ApiResult {
-    let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let (head, a) = visible_agreement_at(&state, &p, &key, Permission::Read).await?;
     let fund = finance::fund(&a, &fund_id).map_err(|_| WebError::NotFound)?;
     let view = fund_view(&state, &a, &q.fund).await?;
     if let Some((message, _)) = view.errors.first() {
         return Err(WebError::BadRequest(message.clone()).into());
     }
-    let m = crate::cache::monitoring(&state, &a, fund, view.period, view.method, view.by).await?;
+    let m =
+        crate::cache::monitoring(&state, head, &a, fund, view.period, view.method, view.by).await?;
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(&m).into_response()),
         "xlsx" => {

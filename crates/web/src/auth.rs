@@ -180,14 +180,12 @@ pub(crate) async fn session_principal(
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let Some(session) = state
+    // One query for the session and its user: every signed-in request starts here.
+    let Some((session, user)) = state
         .store
-        .session(&token_hash(token), &state.now())
+        .session_user(&token_hash(token), &state.now())
         .await?
     else {
-        return Ok(None);
-    };
-    let Some(user) = state.store.user(&session.username).await? else {
         return Ok(None);
     };
     let roles = grants_of(state, &user).await?;

@@ -23,6 +23,8 @@ const MAX_ENTRIES: usize = 512;
 pub(crate) struct Cache {
     agreements: Mutex<HashMap<String, (i64, Arc<Agreement>)>>,
     monitoring: Mutex<HashMap<MonitoringKey, (i64, Arc<FundMonitoring>)>>,
+    /// Rendered parts of pages that are the same for every reader, by page and query.
+    fragments: Mutex<HashMap<String, (i64, Arc<String>)>>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -63,16 +65,17 @@ pub(crate) async fn agreement(
     Ok(Some((head, a)))
 }
 
-/// A fund's monitoring, from the cache while the partnership is unchanged.
+/// A fund's monitoring, from the cache while the partnership is unchanged. `head` and
+/// `agreement` are what [`agreement`] answered: the agreement was read at or after that head.
 pub(crate) async fn monitoring(
     state: &AppState,
+    head: i64,
     agreement: &Agreement,
     fund: &Fund,
     period: Period,
     method: ForecastMethod,
     by: Dimension,
 ) -> Result<Arc<FundMonitoring>, WebError> {
-    let head = state.store.audit_head_seq(&agreement.id).await?;
     let key = MonitoringKey {
         partnership: agreement.id.clone(),
         fund: fund.id.clone(),
@@ -85,17 +88,31 @@ pub(crate) async fn monitoring(
     {
         return Ok(m.clone());
     }
-    // Computed from the agreement as it is now, read after the head: the caller's copy may
-    // be older than the head, and an entry must never be older than the head it is kept
-    // under.
-    let (_, current) = self::agreement(state, &agreement.id)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let fund = current.fund(&fund.id).ok_or(WebError::NotFound)?;
+    // The agreement was read at or after `head` and the ledger is read now, so the entry is
+    // never older than the head it is kept under.
     let m = Arc::new(
-        concordat_app::fund_monitoring(state.store.as_ref(), &current, fund, period, method, by)
+        concordat_app::fund_monitoring(state.store.as_ref(), agreement, fund, period, method, by)
             .await?,
     );
     remember(&state.cache.monitoring, key, (head, m.clone()));
     Ok(m)
+}
+
+/// A rendered part of a page, if it was made at this head.
+pub(crate) fn fragment(state: &AppState, head: i64, key: &str) -> Option<Arc<String>> {
+    match state.cache.fragments.lock().expect("cache lock").get(key) {
+        Some((seq, html)) if *seq == head => Some(html.clone()),
+        _ => None,
+    }
+}
+
+/// Keeps a rendered part of a page made from data read at or after `head`.
+pub(crate) fn remember_fragment(
+    state: &AppState,
+    head: i64,
+    key: String,
+    html: Arc<String>,
+) -> Arc<String> {
+    remember(&state.cache.fragments, key, (head, html.clone()));
+    html
 }

@@ -429,11 +429,20 @@ pub(crate) async fn visible_agreement(
     key: &str,
     permission: Permission,
 ) -> Result<std::sync::Arc<Agreement>, WebError> {
+    Ok(visible_agreement_at(state, p, key, permission).await?.1)
+}
+
+/// The same, with the partnership's audit head it was read at (for the monitoring cache).
+pub(crate) async fn visible_agreement_at(
+    state: &AppState,
+    p: &Principal,
+    key: &str,
+    permission: Permission,
+) -> Result<(i64, std::sync::Arc<Agreement>), WebError> {
     p.require(key, permission)?;
-    match crate::cache::agreement(state, key).await? {
-        Some((_, a)) => Ok(a),
-        None => Err(WebError::NotFound),
-    }
+    crate::cache::agreement(state, key)
+        .await?
+        .ok_or(WebError::NotFound)
 }
 
 fn partner_name(a: &Agreement, id: &str) -> String {
@@ -1158,23 +1167,11 @@ async fn fund_page(
     Path((key, fund_id)): Path<(String, String)>,
     Query(q): Query<FundQuery>,
 ) -> Result<Response, WebError> {
-    let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let (head, a) = visible_agreement_at(&state, &p, &key, Permission::Read).await?;
     let fund = finance::fund(&a, &fund_id).map_err(|_| WebError::NotFound)?;
     let view = fund_view(&state, &a, &q).await?;
-    let m = crate::cache::monitoring(&state, &a, fund, view.period, view.method, view.by).await?;
-    let ctx = concordat_report::Context {
-        agreement: &a,
-        fund,
-        prepared_at: crate::views::when(&state.now()),
-        prepared_by: p.display_name.clone(),
-    };
-    let report = concordat_report::monitoring_report(
-        &ctx,
-        &m.monitoring,
-        Some(&m.exposure),
-        m.cross_subsidy.as_ref(),
-        &m.ring_fence_breaches,
-    );
+    let m =
+        crate::cache::monitoring(&state, head, &a, fund, view.period, view.method, view.by).await?;
     let query = format!(
         "period={}&by={}&method={}",
         crate::views::url_encode(&view.period.to_string()),
@@ -1236,127 +1233,155 @@ async fn fund_page(
         ))));
     }
 
-    // The chart of budget, actual and forecast across the year, then the report's sections.
-    let chart = concordat_report::statements::budget_actual_forecast_chart(&m.chart);
-    page = page.section(
-        section("Budget, actual and forecast", "chart")
-            .with(Block::Image {
-                src: format!("/agreements/{key}/funds/{fund_id}/chart.svg?{query}&chart=trend"),
-                alt: format!(
-                    "{} (the figures are in the table that follows)",
-                    chart.title
-                ),
-            })
-            .with(Block::Table(convert::chart_table(&chart))),
-    );
-    let chart_src = |name: &str| {
-        format!(
-            "/agreements/{key}/funds/{fund_id}/chart.svg?{query}&chart={}",
-            crate::views::url_encode(name)
-        )
-    };
-    let mut sections = convert::report_sections(&report, &chart_src);
-    // Drill-down: each service line's actual to date links to its postings. The monitoring
-    // table is the one whose rows are the monitoring's rows and then the total.
-    if view.by == Dimension::ServiceLine {
-        let monitoring_table = sections
-            .iter_mut()
-            .flat_map(|s| s.blocks.iter_mut())
-            .find_map(|b| match b {
-                Block::Table(t)
-                    if t.rows.len() == m.monitoring.rows.len() + 1
-                        && t.head
-                            .first()
-                            .is_some_and(|h| h.text.eq_ignore_ascii_case("service line")) =>
-                {
-                    Some(t)
-                }
-                _ => None,
-            });
-        if let Some(t) = monitoring_table {
-            let actual_col = t
-                .head
-                .iter()
-                .position(|h| h.text.to_lowercase().starts_with("actual"));
-            for (row, line) in t.rows.iter_mut().zip(&m.monitoring.rows) {
-                if let Some(c) = actual_col.and_then(|c| row.get_mut(c)) {
-                    c.href = Some(format!(
-                        "/agreements/{key}/funds/{fund_id}/postings?line={}&to={}",
-                        crate::views::url_encode(&line.key),
-                        crate::views::url_encode(&view.period.to_string())
-                    ));
+    // Everything below the form is the same for every reader of this fund's figures: it is
+    // rendered once per change of the partnership, and kept.
+    let fragment_key = format!("{key}/{fund_id}?{query}");
+    let html = match crate::cache::fragment(&state, head, &fragment_key) {
+        Some(html) => html,
+        None => {
+            let mut rest = Page::new(Chrome::anonymous(""), "");
+            let ctx = concordat_report::Context {
+                agreement: &a,
+                fund,
+                prepared_at: crate::views::when(&state.now()),
+                prepared_by: p.display_name.clone(),
+            };
+            let report = concordat_report::monitoring_report(
+                &ctx,
+                &m.monitoring,
+                Some(&m.exposure),
+                m.cross_subsidy.as_ref(),
+                &m.ring_fence_breaches,
+            );
+            // The chart of budget, actual and forecast across the year, then the report's sections.
+            let chart = concordat_report::statements::budget_actual_forecast_chart(&m.chart);
+            rest = rest.section(
+                section("Budget, actual and forecast", "chart")
+                    .with(Block::Image {
+                        src: format!(
+                            "/agreements/{key}/funds/{fund_id}/chart.svg?{query}&chart=trend"
+                        ),
+                        alt: format!(
+                            "{} (the figures are in the table that follows)",
+                            chart.title
+                        ),
+                    })
+                    .with(Block::Table(convert::chart_table(&chart))),
+            );
+            let chart_src = |name: &str| {
+                format!(
+                    "/agreements/{key}/funds/{fund_id}/chart.svg?{query}&chart={}",
+                    crate::views::url_encode(name)
+                )
+            };
+            let mut sections = convert::report_sections(&report, &chart_src);
+            // Drill-down: each service line's actual to date links to its postings. The monitoring
+            // table is the one whose rows are the monitoring's rows and then the total.
+            if view.by == Dimension::ServiceLine {
+                let monitoring_table = sections
+                    .iter_mut()
+                    .flat_map(|s| s.blocks.iter_mut())
+                    .find_map(|b| match b {
+                        Block::Table(t)
+                            if t.rows.len() == m.monitoring.rows.len() + 1
+                                && t.head.first().is_some_and(|h| {
+                                    h.text.eq_ignore_ascii_case("service line")
+                                }) =>
+                        {
+                            Some(t)
+                        }
+                        _ => None,
+                    });
+                if let Some(t) = monitoring_table {
+                    let actual_col = t
+                        .head
+                        .iter()
+                        .position(|h| h.text.to_lowercase().starts_with("actual"));
+                    for (row, line) in t.rows.iter_mut().zip(&m.monitoring.rows) {
+                        if let Some(c) = actual_col.and_then(|c| row.get_mut(c)) {
+                            c.href = Some(format!(
+                                "/agreements/{key}/funds/{fund_id}/postings?line={}&to={}",
+                                crate::views::url_encode(&line.key),
+                                crate::views::url_encode(&view.period.to_string())
+                            ));
+                        }
+                    }
                 }
             }
-        }
-    }
-    for s in sections.into_iter().skip(1) {
-        page = page.section(s);
-    }
+            for s in sections.into_iter().skip(1) {
+                rest = rest.section(s);
+            }
 
-    // Transfers due this year, from the agreement's schedules.
-    let year = view.period.year();
-    let dues: Vec<_> = a
-        .transfers
-        .iter()
-        .filter(|t| t.year == Some(year))
-        .collect();
-    if !dues.is_empty() {
-        page = page.section(
-            section("Transfers due", "transfers-due").with(Block::Table(table(
-                &format!("Funding transfers for {year}"),
-                vec![
-                    cell("Transfer"),
-                    cell("From"),
-                    cell("To"),
-                    cell("Basis"),
-                    num("Amount"),
-                ],
-                dues.iter()
-                    .map(|t| {
+            // Transfers due this year, from the agreement's schedules.
+            let year = view.period.year();
+            let dues: Vec<_> = a
+                .transfers
+                .iter()
+                .filter(|t| t.year == Some(year))
+                .collect();
+            if !dues.is_empty() {
+                rest = rest.section(
+                    section("Transfers due", "transfers-due").with(Block::Table(table(
+                        &format!("Funding transfers for {year}"),
                         vec![
-                            cell(t.id.clone()),
-                            cell(partner_name(&a, &t.from)),
-                            cell(partner_name(&a, &t.to)),
-                            cell(t.basis.label()),
-                            num(t.amount.to_string()),
-                        ]
-                    })
-                    .collect(),
-            ))),
-        );
-    }
+                            cell("Transfer"),
+                            cell("From"),
+                            cell("To"),
+                            cell("Basis"),
+                            num("Amount"),
+                        ],
+                        dues.iter()
+                            .map(|t| {
+                                vec![
+                                    cell(t.id.clone()),
+                                    cell(partner_name(&a, &t.from)),
+                                    cell(partner_name(&a, &t.to)),
+                                    cell(t.basis.label()),
+                                    num(t.amount.to_string()),
+                                ]
+                            })
+                            .collect(),
+                    ))),
+                );
+            }
 
-    let q = view.period.quarter();
-    page = page.section(
-        section("Statements and budgets", "more").with(Block::Links(vec![
-            link(
-                format!("Quarterly statement for {q}"),
-                format!(
-                    "/agreements/{key}/funds/{fund_id}/statements?quarter={}&method={}",
-                    crate::views::url_encode(&q.to_string()),
-                    method_text(view.method)
+            let q = view.period.quarter();
+            rest = rest.section(
+            section("Statements and budgets", "more").with(Block::Links(vec![
+                link(
+                    format!("Quarterly statement for {q}"),
+                    format!(
+                        "/agreements/{key}/funds/{fund_id}/statements?quarter={}&method={}",
+                        crate::views::url_encode(&q.to_string()),
+                        method_text(view.method)
+                    ),
                 ),
-            ),
-            link(
-                format!("Memorandum account for {year}"),
-                format!(
-                    "/agreements/{key}/funds/{fund_id}/statements?year={}",
-                    crate::views::url_encode(&year.to_string())
+                link(
+                    format!("Memorandum account for {year}"),
+                    format!(
+                        "/agreements/{key}/funds/{fund_id}/statements?year={}",
+                        crate::views::url_encode(&year.to_string())
+                    ),
                 ),
-            ),
-            link(
-                format!("Budgets for {year}"),
-                format!(
-                    "/agreements/{key}/funds/{fund_id}/budgets?year={}",
-                    crate::views::url_encode(&year.to_string())
+                link(
+                    format!("Budgets for {year}"),
+                    format!(
+                        "/agreements/{key}/funds/{fund_id}/budgets?year={}",
+                        crate::views::url_encode(&year.to_string())
+                    ),
                 ),
-            ),
-            link(
-                "Download this monitoring as Excel",
-                format!("/api/v1/agreements/{key}/funds/{fund_id}/monitoring?{query}&format=xlsx"),
-            ),
-        ])),
-    );
+                link(
+                    "Download this monitoring as Excel",
+                    format!("/api/v1/agreements/{key}/funds/{fund_id}/monitoring?{query}&format=xlsx"),
+                ),
+            ])),
+        );
+
+            let html = crate::views::render_sections(rest.sections)?;
+            crate::cache::remember_fragment(&state, head, fragment_key, html)
+        }
+    };
+    page.fragment = Some(html);
     Ok(page.html()?.into_response())
 }
 
@@ -1378,7 +1403,7 @@ async fn fund_chart(
     Path((key, fund_id)): Path<(String, String)>,
     Query(q): Query<ChartQuery>,
 ) -> Result<Response, WebError> {
-    let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let (head, a) = visible_agreement_at(&state, &p, &key, Permission::Read).await?;
     let fund = finance::fund(&a, &fund_id).map_err(|_| WebError::NotFound)?;
     let charts: Vec<concordat_report::Chart> = if q.quarter.is_some() || q.year.is_some() {
         let kind = statement_kind(q.quarter.as_deref(), q.year.as_deref())?;
@@ -1395,8 +1420,8 @@ async fn fund_chart(
         report_charts(&s.report)
     } else {
         let view = fund_view(&state, &a, &q.fund).await?;
-        let m =
-            crate::cache::monitoring(&state, &a, fund, view.period, view.method, view.by).await?;
+        let m = crate::cache::monitoring(&state, head, &a, fund, view.period, view.method, view.by)
+            .await?;
         let mut charts = vec![concordat_report::statements::budget_actual_forecast_chart(
             &m.chart,
         )];

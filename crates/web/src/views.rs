@@ -64,6 +64,8 @@ pub(crate) struct Page {
     pub success: Option<String>,
     pub lead: Option<String>,
     pub sections: Vec<Section>,
+    /// Sections rendered before (by [`render_sections`], so escaped), shown after `sections`.
+    pub fragment: Option<std::sync::Arc<String>>,
 }
 
 impl Page {
@@ -76,6 +78,7 @@ impl Page {
             success: None,
             lead: None,
             sections: Vec::new(),
+            fragment: None,
         }
     }
 
@@ -301,6 +304,22 @@ pub(crate) fn get_form(action: String, submit: &str, fields: Vec<Field>) -> Form
         submit: submit.to_string(),
         warning: false,
     }
+}
+
+/// Sections on their own, to be kept and shown in a page later.
+#[derive(Template)]
+#[template(path = "sections.html")]
+struct SectionsFragment {
+    sections: Vec<Section>,
+}
+
+pub(crate) fn render_sections(
+    sections: Vec<Section>,
+) -> Result<std::sync::Arc<String>, crate::error::WebError> {
+    SectionsFragment { sections }
+        .render()
+        .map(std::sync::Arc::new)
+        .map_err(|e| crate::error::WebError::Internal(e.into()))
 }
 
 #[derive(Template)]
