@@ -307,8 +307,9 @@ pub(crate) async fn import_upload(
     let at = state.now();
     let store = state.store.clone();
     let running = job.clone();
+    let watched = job.clone();
     let finished = job.done.notified();
-    tokio::spawn(async move {
+    let work = tokio::spawn(async move {
         let listener = {
             let job = running.clone();
             Arc::new(move |done: u64, total: u64| {
@@ -397,6 +398,21 @@ pub(crate) async fn import_upload(
         *running.outcome.lock().expect("job lock") = Some(outcome);
         running.done.notify_waiters();
         drop(dir);
+    });
+    // If the import's task fails outright, its transaction is rolled back: say so, rather
+    // than leave the progress page waiting for ever.
+    tokio::spawn(async move {
+        if let Err(e) = work.await {
+            tracing::error!(error = %e, "an import task failed");
+            let mut outcome = watched.outcome.lock().expect("job lock");
+            if outcome.is_none() {
+                *outcome = Some(JobOutcome::Refused(
+                    "The import stopped unexpectedly; nothing from this file was imported. Try again, and tell the system's administrator if it happens again.".into(),
+                ));
+            }
+            drop(outcome);
+            watched.done.notify_waiters();
+        }
     });
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), finished).await;
     Ok(Redirect::to(&format!("/agreements/{key}/imports/jobs/{job_id}")).into_response())
