@@ -885,6 +885,49 @@ pub struct Body {
     pub members: Vec<String>,
     #[serde(default)]
     pub established: Option<PartialDate>,
+    /// How many must be present for it to decide anything, and who among them.
+    #[serde(default)]
+    pub quorum: Option<Quorum>,
+    /// How it decides when it has to.
+    #[serde(default)]
+    pub voting: Option<VotingMode>,
+}
+
+/// A body's quorum. Only voting members count: co-opted members never do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quorum {
+    /// Voting members present, at least.
+    pub members: u32,
+    /// At least one voting member of each partner with seats.
+    #[serde(default)]
+    pub each_partner: bool,
+    /// Roles that must be among those present, e.g. "Director of Public Health".
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// How a body decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VotingMode {
+    /// No voting member present votes against.
+    Consensus,
+    /// One block vote per partner, each decided by its own members' majority; the partners
+    /// disagreeing means no decision.
+    BlockPerPartner,
+    /// More votes for than against among the voting members present.
+    Majority,
+}
+
+impl VotingMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            VotingMode::Consensus => "consensus",
+            VotingMode::BlockPerPartner => "one block vote per partner",
+            VotingMode::Majority => "majority of voting members present",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@ pub mod access;
 pub mod agreement;
 pub mod budget;
 pub mod calendar;
+pub mod governance;
 pub mod instalments;
 pub mod ledger;
 pub mod money;

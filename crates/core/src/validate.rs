@@ -61,6 +61,8 @@ pub enum Rule {
     Contributions,
     /// The id is not a usable key.
     Identifier,
+    /// A body's quorum or voting cannot work with its seats.
+    Governance,
 }
 
 impl Rule {
@@ -83,6 +85,7 @@ impl Rule {
             Rule::Transfer => "A014",
             Rule::Contributions => "A015",
             Rule::Identifier => "A016",
+            Rule::Governance => "A017",
         }
     }
 }
@@ -629,6 +632,7 @@ pub fn validate(a: &Agreement) -> Vec<Finding> {
                 );
             }
         }
+        check_quorum_and_voting(&mut f, i, b);
         if b.equal_numbers {
             let counts: BTreeSet<u32> = b.seats.iter().map(|s| s.voting).collect();
             if counts.len() > 1 {
@@ -864,6 +868,57 @@ fn list(ids: &BTreeSet<&str>) -> String {
         "none defined".to_string()
     } else {
         ids.iter().copied().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A quorum the seats can meet, and a voting mode the seats can use. Co-opted members never
+/// count towards either.
+fn check_quorum_and_voting(f: &mut Findings, i: usize, b: &crate::agreement::Body) {
+    use crate::agreement::VotingMode;
+    let voting_seats: u32 = b.seats.iter().map(|s| s.voting).sum();
+    if let Some(q) = &b.quorum {
+        let path = format!("bodies[{i}].quorum");
+        if q.members == 0 {
+            f.error(
+                Rule::Governance,
+                format!("{path}.members"),
+                format!("{}'s quorum is 0: a body with no quorum can decide with no one present; say how many must be present", b.name),
+            );
+        }
+        if !b.seats.is_empty() && q.members > voting_seats {
+            f.error(
+                Rule::Governance,
+                format!("{path}.members"),
+                format!(
+                    "{}'s quorum of {} can never be met: it has {voting_seats} voting seats (co-opted members do not count)",
+                    b.name, q.members
+                ),
+            );
+        }
+        if q.each_partner && b.seats.is_empty() {
+            f.error(
+                Rule::Governance,
+                format!("{path}.each_partner"),
+                format!("{}'s quorum needs a member of each partner, but the body has no seats per partner: add [[bodies.seats]]", b.name),
+            );
+        }
+        if q.each_partner && b.seats.iter().any(|s| s.voting == 0) {
+            f.error(
+                Rule::Governance,
+                format!("{path}.each_partner"),
+                format!("{}'s quorum needs a voting member of each partner, but a partner has no voting seats", b.name),
+            );
+        }
+    }
+    if b.voting == Some(VotingMode::BlockPerPartner) && b.seats.len() < 2 {
+        f.error(
+            Rule::Governance,
+            format!("bodies[{i}].voting"),
+            format!(
+                "{} votes in one block per partner, so it needs seats for at least two partners",
+                b.name
+            ),
+        );
     }
 }
 
