@@ -872,6 +872,9 @@ async fn agreement_page(
         );
     }
 
+    if !a.bodies.is_empty() || !a.decision_levels.is_empty() {
+        page = page.section(governance_section(&a));
+    }
     page = page.section(written_terms(&a));
 
     // Notice calculator.
@@ -993,6 +996,98 @@ async fn agreement_page(
     }
     page = page.section(versions);
     Ok(page.html()?.into_response())
+}
+
+/// Boards and groups with their seats, quorum and voting, and the levels decisions are
+/// taken at.
+fn governance_section(a: &Agreement) -> Section {
+    let mut sec = section("Boards, groups and decisions", "governance");
+    if !a.bodies.is_empty() {
+        let rows = a
+            .bodies
+            .iter()
+            .map(|b| {
+                let seats: Vec<String> = b
+                    .seats
+                    .iter()
+                    .map(|s| format!("{} {}", partner_name(a, &s.partner), s.voting))
+                    .collect();
+                let mut membership = if seats.is_empty() {
+                    b.members.join("; ")
+                } else {
+                    format!("{} voting", seats.join(", "))
+                };
+                if let Some(n) = b.co_opted_non_voting {
+                    membership.push_str(&format!("; up to {n} co-opted, not voting"));
+                }
+                let quorum = b.quorum.as_ref().map_or_else(
+                    || "not set".to_string(),
+                    |q| {
+                        let mut text = format!("{} voting members", q.members);
+                        if q.each_partner {
+                            text.push_str(", at least one of each partner");
+                        }
+                        if !q.roles.is_empty() {
+                            text.push_str(&format!(", including {}", q.roles.join(", ")));
+                        }
+                        text
+                    },
+                );
+                let reports: Vec<String> = b
+                    .reports_to
+                    .iter()
+                    .map(|r| {
+                        a.bodies
+                            .iter()
+                            .find(|x| &x.id == r)
+                            .map_or_else(|| partner_name(a, r), |x| x.name.clone())
+                    })
+                    .collect();
+                vec![
+                    cell(b.name.clone()),
+                    cell(if membership.is_empty() {
+                        "not stated".into()
+                    } else {
+                        membership
+                    }),
+                    cell(quorum),
+                    cell(b.voting.map_or("consensus (not stated)", |v| v.label())),
+                    cell(b.meets.clone().unwrap_or_default()),
+                    cell(reports.join(", ")),
+                ]
+            })
+            .collect();
+        sec.push(Block::Table(table(
+            "Boards and groups",
+            vec![
+                cell("Body"),
+                cell("Members"),
+                cell("Quorum"),
+                cell("Decides by"),
+                cell("Meets"),
+                cell("Reports to"),
+            ],
+            rows,
+        )));
+    }
+    if !a.decision_levels.is_empty() {
+        sec.push(Block::Table(table(
+            "Levels of decision",
+            vec![cell("Level"), cell("What"), cell("Officer"), num("Limit")],
+            a.decision_levels
+                .iter()
+                .map(|l| {
+                    vec![
+                        cell(l.level.label()),
+                        cell(l.description.clone()),
+                        cell(l.officer.clone().unwrap_or_default()),
+                        num(l.limit.map(|m| m.to_string()).unwrap_or_default()),
+                    ]
+                })
+                .collect(),
+        )));
+    }
+    sec
 }
 
 /// The written terms SI 2000/617 regulation 7 asks an agreement to set out, and whether this

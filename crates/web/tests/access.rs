@@ -881,6 +881,17 @@ async fn versions(url: &str) {
         .await
         .ok()
         .unwrap();
+    // The agreement page shows the board's terms: seats, co-optees, quorum, voting.
+    let page = app
+        .get("/agreements/hertfordshire", Some(&secretary.cookie))
+        .await;
+    assert!(page.body.contains("Joint Commissioning Partnership Board"));
+    assert!(
+        page.body
+            .contains("6 voting members, at least one of each partner")
+    );
+    assert!(page.body.contains("up to 8 co-opted, not voting"));
+    assert!(page.body.contains("one block vote per partner"));
     let original = example("hertfordshire.toml");
     let changed = original.replacen(
         "title = \"Proposals for Partnership with the NHS in Hertfordshire\"",
