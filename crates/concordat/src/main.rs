@@ -20,6 +20,7 @@ use jiff::civil::Date;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod accounts_cmd;
+mod calendar_cmd;
 mod demo;
 mod money_cmds;
 mod payments_cmd;
@@ -102,6 +103,9 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// What an agreement promises with a date (quarterly statements, annual returns, reviews,
+    /// the end of its term), as a table or an iCalendar file.
+    Calendar(calendar_cmd::CalendarArgs),
     /// Organisations users belong to, and the partners they are in each partnership.
     #[command(subcommand)]
     Org(accounts_cmd::OrgCommand),
@@ -288,6 +292,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let store = open(&db).await?;
             accounts_cmd::serve(store, &bind, behind_tls, json_logs).await
         }),
+        Command::Calendar(args) => runtime()?.block_on(calendar_cmd::calendar_cmd(args)),
         Command::Org(c) => runtime()?.block_on(accounts_cmd::org_cmd(c)),
         Command::User(c) => runtime()?.block_on(accounts_cmd::user_cmd(c)),
         Command::Token(c) => runtime()?.block_on(accounts_cmd::token_cmd(c)),

@@ -360,3 +360,122 @@ fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Python 3 that has the `icalendar` package (Debian's `python3-icalendar`), if any.
+fn python_with_icalendar() -> Option<String> {
+    ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find_map(|python| {
+            Command::new(python)
+                .args(["-c", "import icalendar"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|_| python.to_string())
+        })
+}
+
+#[test]
+fn the_obligations_calendar_imports_into_a_calendar_application() {
+    let dir = scratch("calendar");
+    let db = format!("sqlite:{}", dir.join("c.db").display());
+    let agreement = repo().join("examples/agreements/hertfordshire.toml");
+    let loaded = concordat(
+        &[
+            "agreement",
+            "load",
+            &agreement.display().to_string(),
+            "--database",
+            &db,
+        ],
+        &dir,
+    );
+    assert!(
+        loaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let table = concordat(
+        &[
+            "calendar",
+            "--agreement",
+            "hertfordshire",
+            "--from",
+            "2001/02",
+            "--database",
+            &db,
+        ],
+        &dir,
+    );
+    let table = text(&table);
+    // Four pooled funds: four statements a quarter and four annual returns.
+    assert_eq!(table.matches("Quarterly statement").count(), 16, "{table}");
+    assert_eq!(table.matches("Annual return").count(), 4, "{table}");
+    assert!(
+        table.contains("2001-10-31  Quarterly statement, Mental health pooled budget, 2001/02-Q2"),
+        "{table}"
+    );
+    let ics = dir.join("h.ics");
+    let wrote = concordat(
+        &[
+            "calendar",
+            "--agreement",
+            "hertfordshire",
+            "--from",
+            "2001/02",
+            "--to",
+            "2002/03",
+            "--format",
+            "ics",
+            "--output",
+            &ics.display().to_string(),
+            "--database",
+            &db,
+        ],
+        &dir,
+    );
+    assert!(
+        wrote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wrote.stderr)
+    );
+    let raw = std::fs::read_to_string(&ics).unwrap();
+    assert!(raw.lines().all(|l| l.len() <= 75), "lines are folded");
+    assert!(raw.contains("\r\n"), "lines end with CRLF");
+    let Some(python) = python_with_icalendar() else {
+        assert!(
+            std::env::var("CONCORDAT_REQUIRE_ICALENDAR").as_deref() != Ok("1"),
+            "no Python with icalendar (Debian package python3-icalendar), and CONCORDAT_REQUIRE_ICALENDAR=1 says there must be"
+        );
+        eprintln!(
+            "\n*** SKIPPED: no Python with icalendar (Debian package python3-icalendar) ***\n"
+        );
+        return;
+    };
+    // A calendar application's parser reads it back: every event, with its date and title.
+    let script = r#"
+import sys, icalendar
+cal = icalendar.Calendar.from_ical(open(sys.argv[1], 'rb').read())
+events = list(cal.walk('VEVENT'))
+uids = {str(e['UID']) for e in events}
+assert len(uids) == len(events), 'UIDs are unique'
+first = min(events, key=lambda e: e['DTSTART'].dt)
+print(len(events), first['DTSTART'].dt.isoformat(), str(first['SUMMARY']))
+"#;
+    let out = Command::new(&python)
+        .args(["-c", script, &ics.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    // Two years: 32 statements and 8 annual returns.
+    assert!(
+        said.starts_with("40 2001-07-31 Quarterly statement, "),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

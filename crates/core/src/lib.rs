@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod money;
 pub mod monitor;
 pub mod notice;
+pub mod obligations;
 pub mod percent;
 pub mod risk_share;
 pub mod statement;

@@ -13,11 +13,13 @@ use concordat_core::{Money, Percent};
 use jiff::civil::Date;
 
 pub mod csv_render;
+pub mod ics;
 pub mod statements;
 pub mod svg;
 pub mod xlsx;
 
 pub use csv_render::render_csv;
+pub use ics::render_ics;
 pub use statements::{
     Context, memorandum_report, monitoring_report, quarterly_report, settlement_report,
 };

@@ -179,6 +179,20 @@ pub(crate) static ROUTES: &[Route] = &[
         get(crate::manage::audit_page)
     ),
     page!(
+        "GET",
+        "/agreements/{key}/calendar",
+        "What the agreement promises with a date",
+        Access::Partnership(Permission::Read),
+        get(calendar_page)
+    ),
+    page!(
+        "GET",
+        "/agreements/{key}/calendar.ics",
+        "The same, as an iCalendar file",
+        Access::Partnership(Permission::Read),
+        get(calendar_ics)
+    ),
+    page!(
         "POST",
         "/agreements/{key}/versions",
         "Upload a new version of the agreement file",
@@ -661,6 +675,10 @@ async fn agreement_page(
         ));
     }
     links.push(link("Ledger imports", format!("/agreements/{key}/imports")));
+    links.push(link(
+        "Obligations calendar",
+        format!("/agreements/{key}/calendar"),
+    ));
     links.push(link(
         "Periods and period close",
         format!("/agreements/{key}/periods"),
@@ -1684,6 +1702,140 @@ async fn postings_page(
     }
     page = page.section(sec);
     Ok(page.html()?.into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Obligations calendar
+
+#[derive(Deserialize, Default)]
+struct CalendarQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// The years asked for; by default the year of the fund page's default period and the next.
+async fn calendar_years(
+    state: &AppState,
+    a: &Agreement,
+    q: &CalendarQuery,
+) -> Result<(FinancialYear, FinancialYear), WebError> {
+    let parse = |t: &str| {
+        t.parse::<FinancialYear>().map_err(|_| {
+            WebError::BadRequest(format!("'{t}' is not a financial year like 2024/25"))
+        })
+    };
+    let from = match q.from.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => parse(t)?,
+        None => default_period(state, a).await?.year(),
+    };
+    let to = match q.to.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => parse(t)?,
+        None => from.next(),
+    };
+    if to < from {
+        return Err(WebError::BadRequest(
+            "The last year is before the first".into(),
+        ));
+    }
+    Ok((from, to))
+}
+
+async fn calendar_page(
+    State(state): State<AppState>,
+    SignedIn(p): SignedIn,
+    Path(key): Path<String>,
+    Query(q): Query<CalendarQuery>,
+) -> Result<Response, WebError> {
+    let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let (from, to) = calendar_years(&state, &a, &q).await?;
+    let items = concordat_core::obligations::obligations(&a, from, to);
+    let today = state.today();
+    let next = items.iter().find(|o| o.due >= today).map(|o| o.due);
+    let rows = items
+        .iter()
+        .map(|o| {
+            let when = if o.due < today {
+                cell("past").tag("grey")
+            } else if Some(o.due) == next {
+                cell("next").tag("blue")
+            } else {
+                cell("to come").tag("green")
+            };
+            vec![
+                cell(o.due.to_string()),
+                when,
+                cell(o.title.clone()),
+                cell(o.basis.clone()),
+            ]
+        })
+        .collect::<Vec<_>>();
+    let title = format!("Obligations, {from} to {to}");
+    let mut page = Page::new(
+        Chrome::for_user(&title, &p).crumbs(agreement_crumbs(&a)),
+        title,
+    )
+    .caption(a.title.clone());
+    let query = format!(
+        "from={}&to={}",
+        crate::views::url_encode(&from.to_string()),
+        crate::views::url_encode(&to.to_string())
+    );
+    page = page.section(
+        section("Choose the years", "years").with(Block::Form(get_form(
+            format!("/agreements/{key}/calendar"),
+            "Show",
+            vec![
+                field("from", "From the financial year", FieldKind::Date).value(from.to_string()),
+                field("to", "To the financial year", FieldKind::Date).value(to.to_string()),
+            ],
+        ))),
+    );
+    let mut list = section("Dates", "dates");
+    if rows.is_empty() {
+        list.push(Block::Para(
+            "The agreement sets no dated obligations in these years.".into(),
+        ));
+    } else {
+        list.push(Block::Table(table(
+            "Quarterly statements, annual returns, reviews and the end of the term",
+            vec![cell("Due"), cell("When"), cell("What"), cell("Why")],
+            rows,
+        )));
+    }
+    list.push(Block::Links(vec![link(
+        "Download as iCalendar (.ics), to add to your own calendar",
+        format!("/agreements/{key}/calendar.ics?{query}"),
+    )]));
+    page = page.section(list);
+    Ok(page.html()?.into_response())
+}
+
+async fn calendar_ics(
+    State(state): State<AppState>,
+    SignedIn(p): SignedIn,
+    Path(key): Path<String>,
+    Query(q): Query<CalendarQuery>,
+) -> Result<Response, WebError> {
+    let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let (from, to) = calendar_years(&state, &a, &q).await?;
+    let items = concordat_core::obligations::obligations(&a, from, to);
+    let stamp = (state.clock)().strftime("%Y%m%dT%H%M%SZ").to_string();
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{key}-obligations.ics\""),
+            ),
+        ],
+        concordat_report::render_ics(&a.id, &a.title, &items, &stamp),
+    )
+        .into_response())
 }
 
 // ---------------------------------------------------------------------------------------------

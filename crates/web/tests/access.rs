@@ -892,6 +892,36 @@ async fn versions(url: &str) {
     );
     assert!(page.body.contains("up to 8 co-opted, not voting"));
     assert!(page.body.contains("one block vote per partner"));
+    // The obligations calendar, on the page and as iCalendar.
+    let calendar = app
+        .get(
+            "/agreements/hertfordshire/calendar?from=2001/02&to=2001/02",
+            Some(&secretary.cookie),
+        )
+        .await;
+    assert!(
+        calendar
+            .body
+            .contains("Quarterly statement, Mental health pooled budget, 2001/02-Q2"),
+        "{}",
+        calendar.body
+    );
+    let ics = app
+        .get(
+            "/agreements/hertfordshire/calendar.ics?from=2001/02&to=2001/02",
+            Some(&secretary.cookie),
+        )
+        .await;
+    assert_eq!(
+        ics.headers[header::CONTENT_TYPE],
+        "text/calendar; charset=utf-8"
+    );
+    assert!(
+        ics.body.starts_with("BEGIN:VCALENDAR\r\n")
+            && ics.body.matches("BEGIN:VEVENT").count() == 20,
+        "{}",
+        ics.body
+    );
     let original = example("hertfordshire.toml");
     let changed = original.replacen(
         "title = \"Proposals for Partnership with the NHS in Hertfordshire\"",

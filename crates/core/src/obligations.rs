@@ -1,0 +1,134 @@
+//! What an agreement promises with a date: the pool manager's quarterly statements and each
+//! pooled fund's annual return, the agreement's reviews, and the end of its term. The faces
+//! show them as a calendar and export them as iCalendar.
+
+use jiff::civil::Date;
+use serde::Serialize;
+
+use crate::agreement::{Agreement, FundKind};
+use crate::calendar::{FinancialYear, Quarter};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObligationKind {
+    QuarterlyStatement,
+    AnnualReturn,
+    Review,
+    TermEnd,
+}
+
+/// One dated promise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Obligation {
+    pub due: Date,
+    pub kind: ObligationKind,
+    pub title: String,
+    /// Where the date comes from, in words.
+    pub basis: String,
+    /// The fund it is about, if one.
+    pub fund: Option<String>,
+}
+
+/// Months after a year's end by which the annual return is due, where the agreement does not
+/// say: SI 2000/617's own deadline is not known to Concordat, so this is a default.
+pub const ANNUAL_RETURN_MONTHS: i8 = 3;
+
+/// The last day of the month after `date`'s month.
+fn end_of_next_month(date: Date) -> Option<Date> {
+    date.last_of_month()
+        .tomorrow()
+        .ok()
+        .map(|d| d.last_of_month())
+}
+
+/// The agreement's obligations falling in the financial years `from` to `to` (inclusive),
+/// while it is in force: from its start to the end of its term, where it has one.
+pub fn obligations(a: &Agreement, from: FinancialYear, to: FinancialYear) -> Vec<Obligation> {
+    let first = from.first_day();
+    let last = to.last_day();
+    let starts = a.start_date.map(|d| d.earliest());
+    let ends = a.fixed_end();
+    let in_term = |d: Date| starts.is_none_or(|s| d >= s) && ends.is_none_or(|e| d <= e);
+    let mut out = Vec::new();
+    let mut year = from;
+    while year <= to {
+        for fund in a.funds.iter().filter(|f| f.kind == FundKind::Pooled) {
+            for q in year.quarters() {
+                if !in_term(q.last_day()) {
+                    continue;
+                }
+                if let Some(due) = end_of_next_month(q.last_day()) {
+                    out.push(quarterly(fund.id.clone(), &fund.name, q, due));
+                }
+            }
+            if in_term(year.last_day())
+                && let Ok(due) = year
+                    .last_day()
+                    .checked_add(jiff::Span::new().months(ANNUAL_RETURN_MONTHS))
+            {
+                out.push(Obligation {
+                    due: due.last_of_month(),
+                    kind: ObligationKind::AnnualReturn,
+                    title: format!("Annual return and memorandum account, {}, {year}", fund.name),
+                    basis: format!(
+                        "the pool's income and expenditure for {year}, {ANNUAL_RETURN_MONTHS} months after the year end (Concordat's default: the agreement sets no date)"
+                    ),
+                    fund: Some(fund.id.clone()),
+                });
+            }
+        }
+        year = year.next();
+    }
+    if let Some(review) = &a.review
+        && let Some(mut due) = review.first_due.map(|d| d.earliest())
+    {
+        let every = review.every_months.filter(|m| *m > 0);
+        while due <= last {
+            if due >= first && in_term(due) {
+                out.push(Obligation {
+                    due,
+                    kind: ObligationKind::Review,
+                    title: format!("Review of the agreement: {}", a.title),
+                    basis: match every {
+                        Some(m) => format!("reviewed every {m} months"),
+                        None => "the review the agreement sets".into(),
+                    },
+                    fund: None,
+                });
+            }
+            let Some(m) = every else { break };
+            match due.checked_add(jiff::Span::new().months(i64::from(m))) {
+                Ok(next) => due = next,
+                Err(_) => break,
+            }
+        }
+    }
+    if let Some(end) = ends
+        && end >= first
+        && end <= last
+    {
+        out.push(Obligation {
+            due: end,
+            kind: ObligationKind::TermEnd,
+            title: format!("End of the agreement's term: {}", a.title),
+            basis: "the agreement's end date or term".into(),
+            fund: None,
+        });
+    }
+    out.sort_by(|x, y| (x.due, x.kind, &x.fund).cmp(&(y.due, y.kind, &y.fund)));
+    out
+}
+
+fn quarterly(fund_id: String, fund_name: &str, q: Quarter, due: Date) -> Obligation {
+    Obligation {
+        due,
+        kind: ObligationKind::QuarterlyStatement,
+        title: format!("Quarterly statement, {fund_name}, {q}"),
+        basis: format!(
+            "the pool manager's report to the partners for {q} (P{:02}–P{:02}), by the end of the month after the quarter",
+            q.periods()[0].number(),
+            q.periods()[2].number()
+        ),
+        fund: Some(fund_id),
+    }
+}
