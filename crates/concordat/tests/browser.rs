@@ -659,7 +659,7 @@ async fn accessibility_and_screenshots(c: &Client, base: &str, bad_rows_page: &s
     let step = Instant::now();
     let script = std::fs::read_to_string(concordat_web::AXE_JS)
         .with_context(|| format!("read axe-core at {}", concordat_web::AXE_JS))?;
-    let pages: [(&str, String); 9] = [
+    let pages: [(&str, String); 10] = [
         ("sign-in", format!("{base}/sign-in")),
         ("register", format!("{base}/agreements")),
         ("agreement", format!("{base}/agreements/hertfordshire")),
@@ -677,6 +677,10 @@ async fn accessibility_and_screenshots(c: &Client, base: &str, bad_rows_page: &s
         (
             "periods",
             format!("{base}/agreements/hertfordshire/periods"),
+        ),
+        (
+            "calendar",
+            format!("{base}/agreements/hertfordshire/calendar"),
         ),
     ];
     let mut failures = Vec::new();
