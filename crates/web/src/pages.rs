@@ -463,9 +463,8 @@ fn partner_name(a: &Agreement, id: &str) -> String {
     finance::partner_name(a, id).to_string()
 }
 
-/// The next thing the agreement promises, from `today`: the next quarterly statement (due by
-/// the end of the month after each quarter's) while it is in force, and the end of its term; nothing
-/// for an agreement not yet in force or already ended.
+/// The next thing the agreement promises, from `today` (see [`concordat_core::obligations`]);
+/// nothing for an agreement already ended, or not in force and with no funds.
 fn next_obligation(a: &Agreement, today: jiff::civil::Date) -> String {
     use concordat_core::agreement::Status;
     let end = a.fixed_end();
@@ -480,53 +479,23 @@ fn next_obligation(a: &Agreement, today: jiff::civil::Date) -> String {
     if !a.status.is_in_force() && a.funds.is_empty() {
         return format!("none yet: the agreement is {}", a.status.label());
     }
-    let mut items: Vec<(jiff::civil::Date, String)> = Vec::new();
-    if !a.funds.is_empty() {
-        // The statement for the quarter just ended is due a month after it ends.
-        let this_quarter = Quarter::containing(today);
-        let previous = this_quarter
-            .first_day()
-            .yesterday()
-            .ok()
-            .map(Quarter::containing);
-        // Due by the end of the month after the quarter's.
-        let due = |q: Quarter| q.last_day().tomorrow().ok().map(|d| d.last_of_month());
-        match previous.and_then(|q| due(q).map(|d| (q, d))) {
-            Some((q, d)) if d >= today => {
-                items.push((d, format!("quarterly statement for {q} due")))
-            }
-            _ => {
-                if let Some(d) = due(this_quarter) {
-                    items.push((d, format!("quarterly statement for {this_quarter} due")));
-                }
-            }
+    // The dates themselves are the core's, as on the calendar page.
+    let year = FinancialYear::containing(today);
+    let coming: Vec<_> = concordat_core::obligations::obligations(a, year, year.next())
+        .into_iter()
+        .filter(|o| o.due >= today)
+        .collect();
+    match coming.first() {
+        None => "none recorded".into(),
+        Some(first) => {
+            let same_day = coming.iter().filter(|o| o.due == first.due).count();
+            let more = match same_day {
+                1 => String::new(),
+                n => format!(" (and {} more that day)", n - 1),
+            };
+            format!("{}: {}{more}", first.due, first.title)
         }
     }
-    if let Some(e) = end {
-        items.push((e, "the agreement's term ends".into()));
-    }
-    // The next review: the first one, then every so many months.
-    if let Some(review) = &a.review
-        && let Some(first) = review.first_due.map(|d| d.earliest())
-    {
-        let mut due = first;
-        if let Some(months) = review.every_months.filter(|m| *m > 0) {
-            while due < today {
-                match due.checked_add(jiff::ToSpan::months(i64::from(months))) {
-                    Ok(next) => due = next,
-                    Err(_) => break,
-                }
-            }
-        }
-        if due >= today {
-            items.push((due, "review of the agreement due".into()));
-        }
-    }
-    items.sort();
-    items
-        .first()
-        .map(|(d, what)| format!("{d}: {what}"))
-        .unwrap_or_else(|| "none recorded".into())
 }
 
 fn term_text(a: &Agreement) -> String {
@@ -2076,11 +2045,11 @@ mod tests {
         let herts = example("hertfordshire.toml");
         assert_eq!(
             next_obligation(&herts, date("2026-12-01")),
-            "2027-01-31: quarterly statement for 2026/27-Q3 due"
+            "2027-01-31: Quarterly statement, Child and adolescent mental health pooled budget, 2026/27-Q3 (and 3 more that day)"
         );
         assert_eq!(
             next_obligation(&herts, date("2026-10-15")),
-            "2026-10-31: quarterly statement for 2026/27-Q2 due"
+            "2026-10-31: Quarterly statement, Child and adolescent mental health pooled budget, 2026/27-Q2 (and 3 more that day)"
         );
     }
 
