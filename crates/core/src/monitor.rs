@@ -59,6 +59,17 @@ pub enum ForecastMethod {
     Commitments,
 }
 
+impl ForecastMethod {
+    /// The name [`FromStr`](std::str::FromStr) reads: `run-rate`, `profile`, `commitments`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForecastMethod::RunRate => "run-rate",
+            ForecastMethod::Profile => "profile",
+            ForecastMethod::Commitments => "commitments",
+        }
+    }
+}
+
 impl std::str::FromStr for ForecastMethod {
     type Err = String;
     /// `run-rate`, `profile` or `commitments`, as written on the command line.
@@ -107,6 +118,18 @@ pub enum Dimension {
     Locality,
     /// One row for the fund as a whole.
     Fund,
+}
+
+impl Dimension {
+    /// The name [`FromStr`](std::str::FromStr) reads: `service`, `partner`, `locality`, `fund`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::ServiceLine => "service",
+            Dimension::Partner => "partner",
+            Dimension::Locality => "locality",
+            Dimension::Fund => "fund",
+        }
+    }
 }
 
 impl std::str::FromStr for Dimension {
@@ -763,6 +786,25 @@ pub fn ring_fences(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn method_and_dimension_names_read_back() {
+        for m in [
+            ForecastMethod::RunRate,
+            ForecastMethod::Profile,
+            ForecastMethod::Commitments,
+        ] {
+            assert_eq!(m.as_str().parse::<ForecastMethod>(), Ok(m));
+        }
+        for d in [
+            Dimension::ServiceLine,
+            Dimension::Partner,
+            Dimension::Locality,
+            Dimension::Fund,
+        ] {
+            assert_eq!(d.as_str().parse::<Dimension>(), Ok(d));
+        }
+    }
     use crate::agreement::{Contribution, ContributionKind, FundKind, Instalments, RiskShare};
     use crate::calendar::FinancialYear;
     use proptest::prelude::*;

@@ -1226,23 +1226,6 @@ pub(crate) async fn fund_view(
     })
 }
 
-fn by_text(by: Dimension) -> &'static str {
-    match by {
-        Dimension::ServiceLine => "service",
-        Dimension::Partner => "partner",
-        Dimension::Locality => "locality",
-        Dimension::Fund => "fund",
-    }
-}
-
-fn method_text(m: ForecastMethod) -> &'static str {
-    match m {
-        ForecastMethod::RunRate => "run-rate",
-        ForecastMethod::Profile => "profile",
-        ForecastMethod::Commitments => "commitments",
-    }
-}
-
 async fn fund_page(
     State(state): State<AppState>,
     SignedIn(p): SignedIn,
@@ -1257,8 +1240,8 @@ async fn fund_page(
     let query = format!(
         "period={}&by={}&method={}",
         crate::views::url_encode(&view.period.to_string()),
-        by_text(view.by),
-        method_text(view.method)
+        view.by.as_str(),
+        view.method.as_str()
     );
 
     let mut page = Page::new(
@@ -1294,7 +1277,7 @@ async fn fund_page(
                     ("fund".into(), "The fund as a whole".into()),
                 ]),
             )
-            .value(by_text(view.by)),
+            .value(view.by.as_str()),
             field(
                 "method",
                 "Forecast method",
@@ -1304,7 +1287,7 @@ async fn fund_page(
                     ("commitments".into(), "Commitments".into()),
                 ]),
             )
-            .value(method_text(view.method)),
+            .value(view.method.as_str()),
         ],
     );
     page = page.section(section("Choose what to see", "choose").with(Block::Form(choose)));
@@ -1435,7 +1418,7 @@ async fn fund_page(
                     format!(
                         "/agreements/{key}/funds/{fund_id}/statements?quarter={}&method={}",
                         crate::views::url_encode(&q.to_string()),
-                        method_text(view.method)
+                        view.method.as_str()
                     ),
                 ),
                 link(
@@ -1856,11 +1839,7 @@ pub(crate) struct StatementQuery {
 pub(crate) fn method_of(text: Option<&str>) -> Result<ForecastMethod, WebError> {
     match text.filter(|t| !t.is_empty()) {
         None => Ok(ForecastMethod::RunRate),
-        Some(t) => t.parse().map_err(|_| {
-            WebError::BadRequest(format!(
-                "'{t}' is not a forecast method: choose run-rate, profile or commitments"
-            ))
-        }),
+        Some(t) => t.parse().map_err(WebError::BadRequest),
     }
 }
 
@@ -1888,7 +1867,7 @@ async fn statement_page(
         concordat_app::StatementKind::Quarter(q) => format!(
             "quarter={}&method={}",
             crate::views::url_encode(&q.to_string()),
-            method_text(method)
+            method.as_str()
         ),
         concordat_app::StatementKind::Year(y) => {
             format!("year={}", crate::views::url_encode(&y.to_string()))
