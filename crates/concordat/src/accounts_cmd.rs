@@ -350,8 +350,7 @@ pub(crate) async fn token_cmd(command: TokenCommand) -> Result<ExitCode> {
         } => {
             let r = role(&r)?;
             let store = open(&db).await?;
-            let secret = format!("cct_{}", concordat_web::new_token());
-            let token_id = format!("tok-{}", &concordat_web::new_token()[..10]);
+            let (secret, token_id) = concordat_web::new_api_token();
             store
                 .change_accounts(
                     &actor(&db),

@@ -98,6 +98,15 @@ impl Role {
     }
 }
 
+/// The roles a token made by someone holding `held` may have: viewer, and the roles they hold
+/// themselves, so that no one reaches through a token what their own role does not allow.
+pub fn token_roles(held: &[Role]) -> Vec<Role> {
+    Role::ALL
+        .into_iter()
+        .filter(|r| *r == Role::Viewer || held.contains(r))
+        .collect()
+}
+
 /// Whether any of `roles` allows `permission`.
 pub fn allowed(roles: &[Role], permission: Permission) -> bool {
     roles.iter().any(|r| r.allows(permission))
@@ -195,6 +204,16 @@ mod tests {
         assert!(Role::Viewer.allows(Permission::Read));
         assert!(!Role::Viewer.allows(Permission::ReadAudit));
         assert!(!Role::Viewer.allows(Permission::ImportLedger));
+    }
+
+    #[test]
+    fn a_token_holds_no_role_its_maker_lacks() {
+        assert_eq!(
+            token_roles(&[Role::Administrator]),
+            [Role::Viewer, Role::Administrator]
+        );
+        assert_eq!(token_roles(&[]), [Role::Viewer]);
+        assert!(!token_roles(&[Role::Administrator]).contains(&Role::FinanceOfficer));
     }
 
     #[test]

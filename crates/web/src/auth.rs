@@ -54,10 +54,19 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("not a real password").unwrap_or_default());
 
 /// 32 random bytes as hex: session identifiers, CSRF tokens, bearer tokens.
-pub fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's randomness");
     hex::encode(bytes)
+}
+
+/// A new bearer token: its secret (shown once, `cct_` and 64 hex digits) and the id people
+/// see in lists and the audit log (`tok-` and 10 hex digits). Only the secret's hash is kept.
+pub fn new_api_token() -> (String, String) {
+    (
+        format!("cct_{}", new_token()),
+        format!("tok-{}", &new_token()[..10]),
+    )
 }
 
 /// How a token or session identifier is kept: its SHA-256, in hex.

@@ -31,7 +31,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use concordat_store::Store;
 
-pub use auth::{hash_password, new_token, token_hash};
+pub use auth::{hash_password, new_api_token, token_hash};
 pub use routes::{Access, ROUTES, RouteDoc, openapi_document};
 
 /// How the server runs.

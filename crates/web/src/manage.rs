@@ -1431,14 +1431,9 @@ pub(crate) struct TokenForm {
     token_id: String,
 }
 
-/// The roles a token made by `p` may have: viewer, and the roles `p` holds in `key`, so that
-/// an administrator cannot reach, through a token, what their own role does not allow.
+/// The roles a token made by `p` in `key` may have.
 fn token_roles(p: &Principal, key: &str) -> Vec<Role> {
-    let held = p.roles_in(key).unwrap_or(&[]);
-    Role::ALL
-        .into_iter()
-        .filter(|r| *r == Role::Viewer || held.contains(r))
-        .collect()
+    concordat_core::access::token_roles(p.roles_in(key).unwrap_or(&[]))
 }
 
 pub(crate) async fn tokens_page(
@@ -1584,8 +1579,7 @@ pub(crate) async fn token_change(
                         "Choose a role you hold yourself (or viewer): a token cannot do more than the person who creates it".into(),
                     )
                 })?;
-            let secret = format!("cct_{}", crate::auth::new_token());
-            let token_id = format!("tok-{}", &crate::auth::new_token()[..10]);
+            let (secret, token_id) = crate::auth::new_api_token();
             state
                 .store
                 .change_accounts(
