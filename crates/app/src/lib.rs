@@ -76,6 +76,31 @@ pub async fn fund_monitoring(
     })
 }
 
+impl FundMonitoring {
+    /// The monitoring as a report (tables, exposure chart, notes), for Excel, PDF or a page.
+    pub fn report(
+        &self,
+        agreement: &Agreement,
+        fund: &Fund,
+        prepared_by: &str,
+        prepared_at: &str,
+    ) -> concordat_report::Report {
+        let ctx = ReportContext {
+            agreement,
+            fund,
+            prepared_at: prepared_at.to_string(),
+            prepared_by: prepared_by.to_string(),
+        };
+        reports::monitoring_report(
+            &ctx,
+            &self.monitoring,
+            Some(&self.exposure),
+            self.cross_subsidy.as_ref(),
+            &self.ring_fence_breaches,
+        )
+    }
+}
+
 fn is_empty(data: &FundYear) -> bool {
     data.budgets.is_empty() && data.totals.is_empty()
 }

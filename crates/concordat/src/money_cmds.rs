@@ -15,7 +15,6 @@ use concordat_core::monitor::{
 };
 use concordat_core::statement::{self, MemorandumInput, Settlement};
 use concordat_core::{FinancialYear, Money, Period, Quarter};
-use concordat_report::statements::{self as reports, Context as ReportContext};
 use concordat_store::{CommitmentRow, ForecastOverrideRow, Store};
 
 use crate::{DatabaseArgs, actor, now, open};
@@ -273,15 +272,6 @@ async fn load(
     let fund = finance::fund(&agreement, &fund_id)?;
     let data = finance::fund_year(store, &agreement.id, fund, year, as_at).await?;
     Ok((Loaded { agreement, data }, fund_id))
-}
-
-fn report_context<'a>(agreement: &'a Agreement, fund: &'a Fund, by: &str) -> ReportContext<'a> {
-    ReportContext {
-        agreement,
-        fund,
-        prepared_at: prepared_now(),
-        prepared_by: by.to_string(),
-    }
 }
 
 /// When a report is prepared, as its title block shows it.
@@ -591,14 +581,7 @@ pub(crate) async fn monitor_cmd(args: MonitorArgs) -> Result<ExitCode> {
         MonitorFormat::Csv => print!("{}", monitor_csv(&m.monitoring)),
         MonitorFormat::Json => println!("{}", serde_json::to_string_pretty(&m)?),
         MonitorFormat::Xlsx => {
-            let ctx = report_context(&agreement, fund, &actor(&args.db).name);
-            let report = reports::monitoring_report(
-                &ctx,
-                &m.monitoring,
-                Some(&m.exposure),
-                m.cross_subsidy.as_ref(),
-                &m.ring_fence_breaches,
-            );
+            let report = m.report(&agreement, fund, &actor(&args.db).name, &prepared_now());
             let bytes = concordat_report::render_xlsx(&report)?;
             let path = args.output.unwrap_or_else(|| {
                 PathBuf::from(format!(

@@ -9,7 +9,6 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use concordat_app::finance;
 use concordat_core::access::Permission;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,7 +17,8 @@ use crate::AppState;
 use crate::auth::{ApiClient, Principal};
 use crate::error::WebError;
 use crate::pages::{
-    FundQuery, StatementQuery, fund_view, statement_bytes, visible_agreement, visible_agreement_at,
+    FundQuery, StatementQuery, fund_of, fund_view, statement_bytes, visible_agreement,
+    visible_agreement_at,
 };
 use crate::routes::{Access, Route, RouteDoc};
 
@@ -314,7 +314,7 @@ async fn monitoring(
     Query(q): Query<MonitoringQuery>,
 ) -> ApiResult {
     let (head, a) = visible_agreement_at(&state, &p, &key, Permission::Read).await?;
-    let fund = finance::fund(&a, &fund_id).map_err(|_| WebError::NotFound)?;
+    let fund = fund_of(&a, &fund_id)?;
     let view = fund_view(&state, &a, &q.fund).await?;
     if let Some((message, _)) = view.errors.first() {
         return Err(WebError::BadRequest(message.clone()).into());
@@ -324,19 +324,7 @@ async fn monitoring(
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(&m).into_response()),
         "xlsx" => {
-            let ctx = concordat_report::Context {
-                agreement: &a,
-                fund,
-                prepared_at: crate::views::when(&state.now()),
-                prepared_by: p.display_name.clone(),
-            };
-            let report = concordat_report::monitoring_report(
-                &ctx,
-                &m.monitoring,
-                Some(&m.exposure),
-                m.cross_subsidy.as_ref(),
-                &m.ring_fence_breaches,
-            );
+            let report = m.report(&a, fund, &p.display_name, &crate::views::when(&state.now()));
             let bytes = concordat_report::render_xlsx(&report).map_err(WebError::from)?;
             Ok((
                 [

@@ -652,7 +652,7 @@ async fn budgets_view(
     form: &BudgetForm,
 ) -> Result<Response, WebError> {
     let key = &a.id;
-    let fund = finance::fund(a, fund_id).map_err(|_| WebError::NotFound)?;
+    let fund = crate::pages::fund_of(a, fund_id)?;
     let mut crumbs = agreement_crumbs(a);
     crumbs.push(link(
         fund.name.clone(),
@@ -796,9 +796,7 @@ pub(crate) async fn budget_set(
 ) -> Result<Response, WebError> {
     p.check_csrf(&form.csrf)?;
     let a = visible_agreement(&state, &p, &key, Permission::ManageBudgets).await?;
-    let fund = finance::fund(&a, &fund_id)
-        .map_err(|_| WebError::NotFound)?
-        .clone();
+    let fund = crate::pages::fund_of(&a, &fund_id)?.clone();
     let year = budget_year(&state, &a, Some(&form.year)).await?;
     let mut errors = Vec::new();
     let annual = match form.annual.trim().parse::<Money>() {

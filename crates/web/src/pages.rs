@@ -459,6 +459,14 @@ pub(crate) async fn visible_agreement_at(
         .ok_or(WebError::NotFound)
 }
 
+/// The agreement's fund `id`; a fund it does not have is not found.
+pub(crate) fn fund_of<'a>(
+    a: &'a Agreement,
+    id: &str,
+) -> Result<&'a concordat_core::agreement::Fund, WebError> {
+    a.fund(id).ok_or(WebError::NotFound)
+}
+
 fn partner_name(a: &Agreement, id: &str) -> String {
     finance::partner_name(a, id).to_string()
 }
@@ -1233,7 +1241,7 @@ async fn fund_page(
     Query(q): Query<FundQuery>,
 ) -> Result<Response, WebError> {
     let (head, a) = visible_agreement_at(&state, &p, &key, Permission::Read).await?;
-    let fund = finance::fund(&a, &fund_id).map_err(|_| WebError::NotFound)?;
+    let fund = fund_of(&a, &fund_id)?;
     let view = fund_view(&state, &a, &q).await?;
     let m =
         crate::cache::monitoring(&state, head, &a, fund, view.period, view.method, view.by).await?;
@@ -1305,19 +1313,7 @@ async fn fund_page(
         Some(html) => html,
         None => {
             let mut rest = Page::new(Chrome::anonymous(""), "");
-            let ctx = concordat_report::Context {
-                agreement: &a,
-                fund,
-                prepared_at: crate::views::when(&state.now()),
-                prepared_by: p.display_name.clone(),
-            };
-            let report = concordat_report::monitoring_report(
-                &ctx,
-                &m.monitoring,
-                Some(&m.exposure),
-                m.cross_subsidy.as_ref(),
-                &m.ring_fence_breaches,
-            );
+            let report = m.report(&a, fund, &p.display_name, &crate::views::when(&state.now()));
             // The chart of budget, actual and forecast across the year, then the report's sections.
             let chart = concordat_report::statements::budget_actual_forecast_chart(&m.chart);
             rest = rest.section(
@@ -1469,17 +1465,16 @@ async fn fund_chart(
     Query(q): Query<ChartQuery>,
 ) -> Result<Response, WebError> {
     let (head, a) = visible_agreement_at(&state, &p, &key, Permission::Read).await?;
-    let fund = finance::fund(&a, &fund_id).map_err(|_| WebError::NotFound)?;
+    let fund = fund_of(&a, &fund_id)?;
     let charts: Vec<concordat_report::Chart> = if q.quarter.is_some() || q.year.is_some() {
-        let kind = statement_kind(q.quarter.as_deref(), q.year.as_deref())?;
-        let s = concordat_app::statement(
-            state.store.as_ref(),
+        let (_, _, s) = statement_for(
+            &state,
+            &p,
             &a,
             fund,
-            kind,
-            method_of(q.fund.method.as_deref())?,
-            &p.display_name,
-            &crate::views::when(&state.now()),
+            q.quarter.as_deref(),
+            q.year.as_deref(),
+            q.fund.method.as_deref(),
         )
         .await?;
         report_charts(&s.report)
@@ -1490,18 +1485,11 @@ async fn fund_chart(
         let mut charts = vec![concordat_report::statements::budget_actual_forecast_chart(
             &m.chart,
         )];
-        let ctx = concordat_report::Context {
-            agreement: &a,
+        charts.extend(report_charts(&m.report(
+            &a,
             fund,
-            prepared_at: crate::views::when(&state.now()),
-            prepared_by: p.display_name.clone(),
-        };
-        charts.extend(report_charts(&concordat_report::monitoring_report(
-            &ctx,
-            &m.monitoring,
-            Some(&m.exposure),
-            m.cross_subsidy.as_ref(),
-            &m.ring_fence_breaches,
+            &p.display_name,
+            &crate::views::when(&state.now()),
         )));
         if q.chart == "trend" {
             charts.truncate(1);
@@ -1553,7 +1541,7 @@ async fn postings_page(
     Query(q): Query<PostingsQuery>,
 ) -> Result<Response, WebError> {
     let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
-    let fund = finance::fund(&a, &fund_id).map_err(|_| WebError::NotFound)?;
+    let fund = fund_of(&a, &fund_id)?;
     let to: Period = match q.to.as_deref() {
         Some(t) => t
             .parse()
@@ -1850,17 +1838,15 @@ async fn statement_page(
     Query(q): Query<StatementQuery>,
 ) -> Result<Response, WebError> {
     let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
-    let fund = finance::fund(&a, &fund_id).map_err(|_| WebError::NotFound)?;
-    let kind = statement_kind(q.quarter.as_deref(), q.year.as_deref())?;
-    let method = method_of(q.method.as_deref())?;
-    let s = concordat_app::statement(
-        state.store.as_ref(),
+    let fund = fund_of(&a, &fund_id)?;
+    let (kind, method, s) = statement_for(
+        &state,
+        &p,
         &a,
         fund,
-        kind,
-        method,
-        &p.display_name,
-        &crate::views::when(&state.now()),
+        q.quarter.as_deref(),
+        q.year.as_deref(),
+        q.method.as_deref(),
     )
     .await?;
     let which = match kind {
@@ -1923,6 +1909,38 @@ async fn statement_page(
     Ok(page.html()?.into_response())
 }
 
+/// The statement a request asks for: a quarter or a year, and a forecast method.
+async fn statement_for(
+    state: &AppState,
+    p: &Principal,
+    a: &Agreement,
+    fund: &concordat_core::agreement::Fund,
+    quarter: Option<&str>,
+    year: Option<&str>,
+    method: Option<&str>,
+) -> Result<
+    (
+        concordat_app::StatementKind,
+        ForecastMethod,
+        concordat_app::Statement,
+    ),
+    WebError,
+> {
+    let kind = statement_kind(quarter, year)?;
+    let method = method_of(method)?;
+    let s = concordat_app::statement(
+        state.store.as_ref(),
+        a,
+        fund,
+        kind,
+        method,
+        &p.display_name,
+        &crate::views::when(&state.now()),
+    )
+    .await?;
+    Ok((kind, method, s))
+}
+
 pub(crate) async fn statement_bytes(
     state: &AppState,
     p: &Principal,
@@ -1931,17 +1949,15 @@ pub(crate) async fn statement_bytes(
     q: &StatementQuery,
 ) -> Result<Response, WebError> {
     let a = visible_agreement(state, p, key, Permission::Read).await?;
-    let fund = finance::fund(&a, fund_id).map_err(|_| WebError::NotFound)?;
-    let kind = statement_kind(q.quarter.as_deref(), q.year.as_deref())?;
-    let method = method_of(q.method.as_deref())?;
-    let s = concordat_app::statement(
-        state.store.as_ref(),
+    let fund = fund_of(&a, fund_id)?;
+    let (_, _, s) = statement_for(
+        state,
+        p,
         &a,
         fund,
-        kind,
-        method,
-        &p.display_name,
-        &crate::views::when(&state.now()),
+        q.quarter.as_deref(),
+        q.year.as_deref(),
+        q.method.as_deref(),
     )
     .await?;
     let (bytes, media, name) = match q.format.as_deref().unwrap_or("pdf") {
