@@ -32,8 +32,8 @@ struct MonitoringKey {
     partnership: String,
     fund: String,
     period: Period,
-    by: String,
-    method: String,
+    by: &'static str,
+    method: &'static str,
 }
 
 fn remember<K: std::hash::Hash + Eq, V>(map: &Mutex<HashMap<K, V>>, key: K, value: V) {
@@ -80,8 +80,8 @@ pub(crate) async fn monitoring(
         partnership: agreement.id.clone(),
         fund: fund.id.clone(),
         period,
-        by: format!("{by:?}"),
-        method: format!("{method:?}"),
+        by: by.as_str(),
+        method: method.as_str(),
     };
     if let Some((seq, m)) = state.cache.monitoring.lock().expect("cache lock").get(&key)
         && *seq == head

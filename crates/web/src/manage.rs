@@ -25,14 +25,6 @@ use crate::views::{
     Block, Chrome, FieldKind, Page, cell, field, link, num, post_form, section, table, untitled,
 };
 
-/// `2024/25-P06`.
-pub(crate) fn period_label(year_start: i64, period: i64) -> String {
-    format!(
-        "{year_start}/{:02}-P{period:02}",
-        (year_start + 1).rem_euclid(100)
-    )
-}
-
 // ---------------------------------------------------------------------------------------------
 // Imports
 

@@ -234,7 +234,12 @@ async fn home(user: Option<SignedIn>) -> Redirect {
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    match state.store.organisations().await {
+    // One small read: the accounts chain's head.
+    match state
+        .store
+        .audit_head_seq(concordat_store::ACCOUNTS_CHAIN)
+        .await
+    {
         Ok(_) => Json(serde_json::json!({"status": "ok", "database": state.store.backend()}))
             .into_response(),
         Err(e) => {
@@ -1590,7 +1595,10 @@ async fn postings_page(
             let r = &s.posting;
             vec![
                 cell(r.date.clone()),
-                cell(crate::manage::period_label(r.year_start, r.period)),
+                cell(finance::period_of(r.year_start, r.period).map_or_else(
+                    |_| format!("{}-P{:02}", r.year_start, r.period),
+                    |p| p.to_string(),
+                )),
                 cell(r.reference.clone()),
                 cell(r.supplier.clone().unwrap_or_default()),
                 cell(r.subjective.clone().unwrap_or_default()),
