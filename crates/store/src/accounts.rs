@@ -17,16 +17,6 @@ use crate::sql_store::{AuditEntry, Change, CommandResult, check_field};
 /// The audit chain for changes that belong to no one partnership.
 pub const ACCOUNTS_CHAIN: &str = "_accounts";
 
-const ROLES: [&str; 7] = [
-    "viewer",
-    "finance_officer",
-    "pool_manager",
-    "board_secretary",
-    "board_member",
-    "administrator",
-    "auditor",
-];
-
 /// An organisation users belong to: a council, an NHS body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrganisationRow {
@@ -194,12 +184,14 @@ fn check_key(what: &str, value: &str) -> Result<(), StoreError> {
 }
 
 fn check_role(role: &str) -> Result<(), StoreError> {
-    if ROLES.contains(&role) {
+    use concordat_core::access::Role;
+    // The roles are the core's; the schema's CHECK constraint holds the same names.
+    if Role::ALL.iter().any(|r| r.as_str() == role) {
         Ok(())
     } else {
         Err(StoreError::Invalid(format!(
             "{role:?} is not a role; the roles are {}",
-            ROLES.join(", ")
+            Role::ALL.map(Role::as_str).join(", ")
         )))
     }
 }
