@@ -179,16 +179,18 @@ async fn demo_accounts(
         )
         .await?;
     let agreements = store.list_agreements().await?;
+    let home_parties: std::collections::BTreeSet<String> = store
+        .parties(&home)
+        .await?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
     let mut sign_ins = Vec::new();
     for (username, name, role) in DEMO_USERS {
         crate::accounts_cmd::add_user(store, actor, &at, username, name, &home, DEMO_PASSWORD)
             .await?;
         for a in &agreements {
-            let party = store
-                .parties(&home)
-                .await?
-                .iter()
-                .any(|(k, _)| *k == a.partnership_key);
+            let party = home_parties.contains(&a.partnership_key);
             store
                 .change_accounts(
                     actor,
