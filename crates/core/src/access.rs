@@ -35,6 +35,12 @@ pub enum Permission {
     ChangeAgreement,
     /// Create and revoke bearer tokens for machine clients.
     ManageTokens,
+    /// Record meetings (attendance, declarations, agenda, papers) and their decisions.
+    RecordProceedings,
+    /// Keep the registers: disputes, complaints and compliments, risks.
+    KeepRegisters,
+    /// Record notice served by a partner, and the agreement's exit.
+    ServeNotice,
 }
 
 impl Role {
@@ -94,6 +100,9 @@ impl Role {
             P::ManageBudgets => matches!(self, R::PoolManager),
             P::ChangeAgreement => matches!(self, R::Administrator | R::BoardSecretary),
             P::ManageTokens => matches!(self, R::Administrator),
+            P::RecordProceedings => matches!(self, R::BoardSecretary),
+            P::KeepRegisters => matches!(self, R::BoardSecretary | R::PoolManager),
+            P::ServeNotice => matches!(self, R::BoardSecretary | R::Administrator),
         }
     }
 }

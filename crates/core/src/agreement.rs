@@ -78,6 +78,9 @@ pub struct Agreement {
     pub schedules: Vec<Schedule>,
     #[serde(default)]
     pub annual_agreement_elements: Vec<String>,
+    /// When next year's budget is to be prepared and agreed.
+    #[serde(default)]
+    pub budget_timetable: Vec<TimetableStep>,
     #[serde(default)]
     pub notice: Option<NoticeTerms>,
     #[serde(default)]
@@ -442,10 +445,6 @@ pub struct Partner {
     pub successor_of: Option<String>,
     #[serde(default)]
     pub people: Vec<Person>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -891,6 +890,37 @@ pub struct Body {
     /// How it decides when it has to.
     #[serde(default)]
     pub voting: Option<VotingMode>,
+    /// How the chair passes between the partners, where it does (e.g. "annually, alternating
+    /// between the council and the NHS partner").
+    #[serde(default)]
+    pub chair_rotation: Option<String>,
+    /// The members by name, where the partners have named them: meetings of a body with a
+    /// roster can only record these people, in the capacity the roster gives them.
+    #[serde(default)]
+    pub roster: Vec<RosterMember>,
+}
+
+/// A named member of a body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterMember {
+    pub name: String,
+    /// The partner whose seat they hold; none for a co-opted member.
+    #[serde(default)]
+    pub partner: Option<String>,
+    /// `false` for a co-opted member, who takes part but never votes.
+    #[serde(default = "yes")]
+    pub voting: bool,
+    /// Offices they hold, for quorum rules that name roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The people named to stand in for them.
+    #[serde(default)]
+    pub substitutes: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A body's quorum. Only voting members count: co-opted members never do.
@@ -947,8 +977,78 @@ pub struct DecisionLevel {
     /// For a delegated level: the officer it is delegated to.
     #[serde(default)]
     pub officer: Option<String>,
+    /// For a delegated level: the Concordat role that holds it (e.g. `pool-manager`), so a
+    /// user with that role can decide within the limit.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Up to how much the officer may decide; none means no limit.
     #[serde(default)]
     pub limit: Option<Money>,
+    /// The kinds of decision the level covers; empty means every kind.
+    #[serde(default)]
+    pub decision_types: Vec<DecisionType>,
+    #[serde(default)]
+    pub illustrative: bool,
+}
+
+/// What a decision is about, for the scheme of delegation and the money it may move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionType {
+    /// A change to a budget line's amount.
+    BudgetRevision,
+    /// Moving budget between service lines.
+    Virement,
+    /// Changing a partner's contribution to a fund.
+    ContributionVariation,
+    /// Approving a scheme to be paid for from a pooled fund.
+    SchemeApproval,
+    /// Awarding a contract paid for from a pooled fund.
+    ContractAward,
+    /// Anything else: policy, strategy, terms of reference, a recommendation.
+    Policy,
+}
+
+impl DecisionType {
+    pub const ALL: [DecisionType; 6] = [
+        DecisionType::BudgetRevision,
+        DecisionType::Virement,
+        DecisionType::ContributionVariation,
+        DecisionType::SchemeApproval,
+        DecisionType::ContractAward,
+        DecisionType::Policy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionType::BudgetRevision => "budget-revision",
+            DecisionType::Virement => "virement",
+            DecisionType::ContributionVariation => "contribution-variation",
+            DecisionType::SchemeApproval => "scheme-approval",
+            DecisionType::ContractAward => "contract-award",
+            DecisionType::Policy => "policy",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DecisionType::BudgetRevision => "Budget revision",
+            DecisionType::Virement => "Virement between service lines",
+            DecisionType::ContributionVariation => "Contribution variation",
+            DecisionType::SchemeApproval => "Scheme approval",
+            DecisionType::ContractAward => "Contract award",
+            DecisionType::Policy => "Policy or other decision",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DecisionType> {
+        DecisionType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
+    /// Whether a decision of this kind moves money, and so names an amount.
+    pub fn moves_money(self) -> bool {
+        self != DecisionType::Policy
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -1062,6 +1162,25 @@ pub struct ComplaintsTerms {
     pub protocol: String,
     #[serde(default)]
     pub handled_by: Option<String>,
+    /// Days from receipt to acknowledge a complaint; Concordat assumes 3 where not given.
+    #[serde(default)]
+    pub acknowledge_days: Option<u32>,
+    /// Days from receipt to respond in full; Concordat assumes 20 where not given.
+    #[serde(default)]
+    pub respond_days: Option<u32>,
+}
+
+/// One step of the budget-setting timetable for a financial year: a day and month, falling in
+/// the twelve months before the year starts (April to December in the calendar year before,
+/// January to March in the year it starts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimetableStep {
+    pub what: String,
+    pub month: u8,
+    pub day: u8,
+    #[serde(default)]
+    pub illustrative: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

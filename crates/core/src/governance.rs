@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Money;
-use crate::agreement::{Body, DecisionLevel, DecisionLevelKind, VotingMode};
+use crate::agreement::{Body, DecisionLevel, DecisionLevelKind, DecisionType, VotingMode};
 
 /// Someone at the meeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Present {
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Choice {
     For,
@@ -30,7 +30,7 @@ pub enum Choice {
     Abstain,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vote {
     pub member: String,
     pub choice: Choice,
@@ -50,7 +50,7 @@ pub struct BodyDecision<'a> {
 }
 
 /// Votes counted, overall and per partner.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     pub for_votes: u32,
     pub against: u32,
@@ -96,6 +96,91 @@ pub enum Refusal {
     },
     #[error("the scheme of delegation gives {officer} no delegated decisions")]
     NotDelegated { officer: String },
+    #[error("the scheme of delegation does not let {officer} make a {decision_type}")]
+    TypeNotDelegated {
+        officer: String,
+        decision_type: String,
+    },
+    #[error(
+        "{partner} has {seats} voting seat(s) on {body}, but {present} of its voting members are recorded as present"
+    )]
+    MoreThanSeats {
+        body: String,
+        partner: String,
+        seats: u32,
+        present: u32,
+    },
+    #[error("{member} is not on the roster of {body}")]
+    NotOnRoster { member: String, body: String },
+    #[error("{member} is recorded as a substitute for {for_member}, who has not named them")]
+    NotANamedSubstitute { member: String, for_member: String },
+    #[error(
+        "{member} and the member they stand in for, {for_member}, are both recorded as present"
+    )]
+    SubstituteAndMemberBothPresent { member: String, for_member: String },
+    #[error("{partner} is not a partner with seats on {body}")]
+    NoSeatForPartner { partner: String, body: String },
+    #[error(
+        "{body} has no budget powers in the agreement, so it cannot take a decision that moves money"
+    )]
+    NoBudgetPowers { body: String },
+    #[error("a {decision_type} moves money, so it must say how much")]
+    AmountMissing { decision_type: String },
+    #[error("an amount authorised cannot be negative")]
+    NegativeAmount,
+    #[error("there is no body '{body}' in the agreement (its bodies: {known})")]
+    UnknownBody { body: String, known: String },
+    #[error("there is no fund '{fund}' in the agreement")]
+    UnknownFund { fund: String },
+    #[error("a delegated decision must name the officer (or role) taking it")]
+    NeedsOfficer,
+    #[error("a decision taken outside a meeting must say when it was taken")]
+    NeedsDate,
+    #[error("a reserved decision taken outside a meeting must name the partner taking it")]
+    NeedsPartner,
+    #[error("'{partner}' is not a partner to the agreement")]
+    UnknownPartner { partner: String },
+    #[error("a joint decision is taken at a meeting of a joint body: choose the meeting")]
+    NeedsMeeting,
+    #[error(
+        "meeting {meeting} is only scheduled: record its attendance (mark it held) before its decisions"
+    )]
+    MeetingNotHeld { meeting: String },
+}
+
+impl Refusal {
+    /// The form field a refusal is about, so a face can point at it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Refusal::NoQuorum(_)
+            | Refusal::MoreThanSeats { .. }
+            | Refusal::NotOnRoster { .. }
+            | Refusal::NotANamedSubstitute { .. }
+            | Refusal::SubstituteAndMemberBothPresent { .. }
+            | Refusal::NoSeatForPartner { .. }
+            | Refusal::MeetingNotHeld { .. }
+            | Refusal::NeedsMeeting
+            | Refusal::UnknownBody { .. }
+            | Refusal::NoBudgetPowers { .. }
+            | Refusal::ReservedToOnePartner { .. } => "meeting",
+            Refusal::VoterNotPresent { .. }
+            | Refusal::NonVotingMemberVoted { .. }
+            | Refusal::InterestedMemberVoted { .. }
+            | Refusal::VotedTwice { .. }
+            | Refusal::PartnerDidNotAgree { .. }
+            | Refusal::NoConsensus { .. }
+            | Refusal::NotCarried { .. } => "votes",
+            Refusal::AboveLimit { .. }
+            | Refusal::AmountMissing { .. }
+            | Refusal::NegativeAmount => "amount",
+            Refusal::NotDelegated { .. }
+            | Refusal::TypeNotDelegated { .. }
+            | Refusal::NeedsOfficer => "officer",
+            Refusal::UnknownFund { .. } => "fund",
+            Refusal::NeedsDate => "decided_on",
+            Refusal::NeedsPartner | Refusal::UnknownPartner { .. } => "partner",
+        }
+    }
 }
 
 /// Checks a decision put to a body; `Ok` with the tally if it stands.
@@ -219,29 +304,41 @@ fn check_quorum(d: &BodyDecision<'_>, seat_partners: &BTreeSet<&str>) -> Result<
     Ok(())
 }
 
-/// Checks an officer's decision of `amount` against the scheme of delegation: the delegated
-/// levels naming that officer, and their limits.
+/// Checks an officer's decision of `amount` (of the kind `decision_type`) against the scheme
+/// of delegation: the delegated levels naming that officer, by title or by Concordat role,
+/// that cover the kind, and their limits.
 pub fn check_officer_decision(
     levels: &[DecisionLevel],
     officer: &str,
+    decision_type: DecisionType,
     amount: Money,
 ) -> Result<(), Refusal> {
     let delegated: Vec<&DecisionLevel> = levels
         .iter()
         .filter(|l| l.level == DecisionLevelKind::Delegated)
-        .filter(|l| l.officer.as_deref() == Some(officer))
+        .filter(|l| l.officer.as_deref() == Some(officer) || l.role.as_deref() == Some(officer))
         .collect();
     if delegated.is_empty() {
         return Err(Refusal::NotDelegated {
             officer: officer.to_string(),
         });
     }
+    let covering: Vec<&DecisionLevel> = delegated
+        .into_iter()
+        .filter(|l| l.decision_types.is_empty() || l.decision_types.contains(&decision_type))
+        .collect();
+    if covering.is_empty() {
+        return Err(Refusal::TypeNotDelegated {
+            officer: officer.to_string(),
+            decision_type: decision_type.label().to_lowercase(),
+        });
+    }
     // Where several levels name the officer, the highest limit applies; one with no limit
     // is unlimited.
-    if delegated.iter().any(|l| l.limit.is_none()) {
+    if covering.iter().any(|l| l.limit.is_none()) {
         return Ok(());
     }
-    let limit = delegated
+    let limit = covering
         .iter()
         .filter_map(|l| l.limit)
         .max()
@@ -254,6 +351,14 @@ pub fn check_officer_decision(
         });
     }
     Ok(())
+}
+
+/// The delegated levels a user holding `role` may act under, for the faces to offer.
+pub fn levels_for_role<'a>(levels: &'a [DecisionLevel], role: &str) -> Vec<&'a DecisionLevel> {
+    levels
+        .iter()
+        .filter(|l| l.level == DecisionLevelKind::Delegated && l.role.as_deref() == Some(role))
+        .collect()
 }
 
 #[cfg(test)]
@@ -294,6 +399,8 @@ mod tests {
                 roles: Vec::new(),
             }),
             voting: Some(voting),
+            chair_rotation: None,
+            roster: Vec::new(),
         }
     }
 
@@ -508,21 +615,45 @@ mod tests {
                 level: DecisionLevelKind::Delegated,
                 description: "Care packages".into(),
                 officer: Some("Pool manager".into()),
+                role: Some("pool_manager".into()),
                 limit: Some(pounds(50_000)),
+                decision_types: vec![DecisionType::BudgetRevision, DecisionType::Virement],
+                illustrative: false,
             },
             DecisionLevel {
                 level: DecisionLevelKind::Delegated,
                 description: "Contracts".into(),
                 officer: Some("Lead director".into()),
+                role: None,
                 limit: Some(pounds(250_000)),
+                decision_types: Vec::new(),
+                illustrative: false,
             },
         ];
+        let revision = DecisionType::BudgetRevision;
         assert_eq!(
-            check_officer_decision(&levels, "Pool manager", pounds(50_000)),
+            check_officer_decision(&levels, "Pool manager", revision, pounds(50_000)),
+            Ok(())
+        );
+        // The role names the same level as the title.
+        assert_eq!(
+            check_officer_decision(&levels, "pool_manager", revision, pounds(50_000)),
             Ok(())
         );
         assert_eq!(
-            check_officer_decision(&levels, "Pool manager", pounds(50_001)),
+            check_officer_decision(
+                &levels,
+                "Pool manager",
+                DecisionType::ContractAward,
+                pounds(1)
+            ),
+            Err(Refusal::TypeNotDelegated {
+                officer: "Pool manager".into(),
+                decision_type: "contract award".into()
+            })
+        );
+        assert_eq!(
+            check_officer_decision(&levels, "Pool manager", revision, pounds(50_001)),
             Err(Refusal::AboveLimit {
                 officer: "Pool manager".into(),
                 limit: pounds(50_000),
@@ -530,11 +661,16 @@ mod tests {
             })
         );
         assert_eq!(
-            check_officer_decision(&levels, "Lead director", pounds(200_000)),
+            check_officer_decision(
+                &levels,
+                "Lead director",
+                DecisionType::ContractAward,
+                pounds(200_000)
+            ),
             Ok(())
         );
         assert!(matches!(
-            check_officer_decision(&levels, "Clerk", pounds(1)),
+            check_officer_decision(&levels, "Clerk", revision, pounds(1)),
             Err(Refusal::NotDelegated { .. })
         ));
     }

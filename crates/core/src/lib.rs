@@ -13,6 +13,7 @@ pub mod monitor;
 pub mod notice;
 pub mod obligations;
 pub mod percent;
+pub mod proceedings;
 pub mod risk_share;
 pub mod statement;
 pub mod validate;

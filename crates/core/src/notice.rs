@@ -99,7 +99,7 @@ pub fn earliest_end(agreement: &Agreement, served: Date) -> Result<NoticeOutcome
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use jiff::civil::date;
 
@@ -150,7 +150,8 @@ mod tests {
         a
     }
 
-    fn serde_json_like() -> Agreement {
+    /// An agreement with nothing in it, for tests to fill in.
+    pub(crate) fn serde_json_like() -> Agreement {
         Agreement {
             format: 1,
             id: "t".into(),
@@ -184,6 +185,7 @@ mod tests {
             parts: vec![],
             schedules: vec![],
             annual_agreement_elements: vec![],
+            budget_timetable: vec![],
             notice: None,
             review: None,
             disputes: None,

@@ -13,8 +13,33 @@ use crate::calendar::{FinancialYear, Quarter};
 pub enum ObligationKind {
     QuarterlyStatement,
     AnnualReturn,
+    BudgetTimetable,
     Review,
     TermEnd,
+    Meeting,
+    DisputeStep,
+    ComplaintAcknowledgement,
+    ComplaintResponse,
+    RiskReview,
+    NoticeEnds,
+}
+
+impl ObligationKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ObligationKind::QuarterlyStatement => "Quarterly statement",
+            ObligationKind::AnnualReturn => "Annual return",
+            ObligationKind::BudgetTimetable => "Budget timetable",
+            ObligationKind::Review => "Review",
+            ObligationKind::TermEnd => "End of term",
+            ObligationKind::Meeting => "Meeting",
+            ObligationKind::DisputeStep => "Dispute step due",
+            ObligationKind::ComplaintAcknowledgement => "Complaint to acknowledge",
+            ObligationKind::ComplaintResponse => "Complaint to answer",
+            ObligationKind::RiskReview => "Risk review",
+            ObligationKind::NoticeEnds => "Notice ends the agreement",
+        }
+    }
 }
 
 /// One dated promise.
@@ -27,6 +52,16 @@ pub struct Obligation {
     pub basis: String,
     /// The fund it is about, if one.
     pub fund: Option<String>,
+    /// For something Concordat keeps a record of (a complaint, a dispute step, a risk
+    /// review): still waiting on it. `false` for promises whose keeping it does not track.
+    pub open: bool,
+}
+
+impl Obligation {
+    /// Still waited on and past its date.
+    pub fn overdue(&self, today: Date) -> bool {
+        self.open && self.due < today
+    }
 }
 
 /// Months after a year's end by which the annual return is due, where the agreement does not
@@ -74,6 +109,7 @@ pub fn obligations(a: &Agreement, from: FinancialYear, to: FinancialYear) -> Vec
                         "the pool's income and expenditure for {year}, {ANNUAL_RETURN_MONTHS} months after the year end (Concordat's default: the agreement sets no date)"
                     ),
                     fund: Some(fund.id.clone()),
+                    open: false,
                 });
             }
         }
@@ -94,6 +130,7 @@ pub fn obligations(a: &Agreement, from: FinancialYear, to: FinancialYear) -> Vec
                         None => "the review the agreement sets".into(),
                     },
                     fund: None,
+                    open: false,
                 });
             }
             let Some(m) = every else { break };
@@ -113,7 +150,42 @@ pub fn obligations(a: &Agreement, from: FinancialYear, to: FinancialYear) -> Vec
             title: format!("End of the agreement's term: {}", a.title),
             basis: "the agreement's end date or term".into(),
             fund: None,
+            open: false,
         });
+    }
+    // The timetable for setting a year's budget runs in the twelve months before it starts.
+    // A year's timetable falls before it starts, so the year after `to` can have steps in range.
+    let mut year = from;
+    while year <= to.next() {
+        for step in &a.budget_timetable {
+            let calendar_year = if step.month >= 4 {
+                year.start_year() - 1
+            } else {
+                year.start_year()
+            };
+            let (Ok(m), Ok(d)) = (i8::try_from(step.month), i8::try_from(step.day)) else {
+                continue;
+            };
+            if let Ok(due) = Date::new(calendar_year, m, d)
+                && due >= first
+                && due <= last
+                && in_term(due)
+            {
+                out.push(Obligation {
+                    due,
+                    kind: ObligationKind::BudgetTimetable,
+                    title: format!("{}, for {year}", step.what),
+                    basis: if step.illustrative {
+                        "the budget-setting timetable (illustrative)".into()
+                    } else {
+                        "the agreement's budget-setting timetable".into()
+                    },
+                    fund: None,
+                    open: false,
+                });
+            }
+        }
+        year = year.next();
     }
     out.sort_by(|x, y| (x.due, x.kind, &x.fund).cmp(&(y.due, y.kind, &y.fund)));
     out
@@ -130,5 +202,6 @@ fn quarterly(fund_id: String, fund_name: &str, q: Quarter, due: Date) -> Obligat
             q.periods()[2].number()
         ),
         fund: Some(fund_id),
+        open: false,
     }
 }

@@ -633,6 +633,7 @@ pub fn validate(a: &Agreement) -> Vec<Finding> {
             }
         }
         check_quorum_and_voting(&mut f, i, b);
+        check_roster(&mut f, i, b);
         if b.equal_numbers {
             let counts: BTreeSet<u32> = b.seats.iter().map(|s| s.voting).collect();
             if counts.len() > 1 {
@@ -650,6 +651,50 @@ pub fn validate(a: &Agreement) -> Vec<Finding> {
                     ),
                 );
             }
+        }
+    }
+
+    for (i, l) in a.decision_levels.iter().enumerate() {
+        if let Some(role) = &l.role
+            && crate::access::Role::parse(role).is_none()
+        {
+            f.error(
+                Rule::Governance,
+                format!("decision_levels[{i}].role"),
+                format!(
+                    "'{role}' is not a Concordat role; the roles are {}",
+                    crate::access::Role::ALL
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        if l.level != crate::agreement::DecisionLevelKind::Delegated
+            && (l.role.is_some() || l.limit.is_some())
+        {
+            f.error(
+                Rule::Governance,
+                format!("decision_levels[{i}]"),
+                "only a delegated level has an officer's role or limit: remove role and limit, or make the level delegated",
+            );
+        }
+    }
+    for (i, t) in a.budget_timetable.iter().enumerate() {
+        let ok = i8::try_from(t.month)
+            .ok()
+            .zip(i8::try_from(t.day).ok())
+            .is_some_and(|(m, d)| jiff::civil::Date::new(2023, m, d).is_ok());
+        if !ok {
+            f.error(
+                Rule::Governance,
+                format!("budget_timetable[{i}]"),
+                format!(
+                    "day {} of month {} is not a date in every year",
+                    t.day, t.month
+                ),
+            );
         }
     }
 
@@ -868,6 +913,59 @@ fn list(ids: &BTreeSet<&str>) -> String {
         "none defined".to_string()
     } else {
         ids.iter().copied().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A roster that fits the seats: voting members hold a partner's seat, no partner has more
+/// named voting members than seats, and co-opted members never vote.
+fn check_roster(f: &mut Findings, i: usize, b: &crate::agreement::Body) {
+    let mut per_partner: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut co_opted = 0u32;
+    let mut names = BTreeSet::new();
+    for (j, r) in b.roster.iter().enumerate() {
+        let path = format!("bodies[{i}].roster[{j}]");
+        if !names.insert(r.name.as_str()) {
+            f.error(
+                Rule::DuplicateId,
+                &path,
+                format!("{} is on {}'s roster twice", r.name, b.name),
+            );
+        }
+        match (&r.partner, r.voting) {
+            (Some(p), true) => {
+                if !b.seats.iter().any(|s| &s.partner == p) {
+                    f.error(Rule::Governance, format!("{path}.partner"), format!("{} holds a seat of '{p}', which has no seats on {}", r.name, b.name));
+                }
+                *per_partner.entry(p.as_str()).or_default() += 1;
+            }
+            (None, true) => f.error(Rule::Governance, format!("{path}.partner"), format!("{} is a voting member of {} but holds no partner's seat: name the partner, or set voting = false for a co-opted member", r.name, b.name)),
+            (_, false) => co_opted += 1,
+        }
+    }
+    for s in &b.seats {
+        let named = per_partner.get(s.partner.as_str()).copied().unwrap_or(0);
+        if named > s.voting {
+            f.error(
+                Rule::Governance,
+                format!("bodies[{i}].roster"),
+                format!(
+                    "{} names {named} voting members for {}, which has {} seats",
+                    b.name, s.partner, s.voting
+                ),
+            );
+        }
+    }
+    if let Some(limit) = b.co_opted_non_voting
+        && co_opted > limit
+    {
+        f.error(
+            Rule::Governance,
+            format!("bodies[{i}].roster"),
+            format!(
+                "{} names {co_opted} co-opted members; its terms allow {limit}",
+                b.name
+            ),
+        );
     }
 }
 

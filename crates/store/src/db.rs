@@ -15,6 +15,7 @@ pub(crate) enum Arg<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     Int(i64),
+    OptInt(Option<i64>),
     Bytes(&'a [u8]),
 }
 
@@ -27,6 +28,7 @@ where
     &'q str: Encode<'q, DB> + Type<DB>,
     Option<&'q str>: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
     &'q [u8]: Encode<'q, DB> + Type<DB>,
 {
     for arg in args {
@@ -34,6 +36,7 @@ where
             Arg::Text(s) => query.bind(s),
             Arg::OptText(s) => query.bind(s),
             Arg::Int(i) => query.bind(i),
+            Arg::OptInt(i) => query.bind(i),
             Arg::Bytes(b) => query.bind(b),
         };
     }

@@ -1186,6 +1186,25 @@ pub(crate) async fn apply_set_budget(
         .transpose()
         .map_err(&failed)?;
     let revision = previous.as_ref().map_or(1, |p| p.line.revision + 1);
+    // A revision moves money the budget agreed did not, so it needs a decision that
+    // authorised it (the first setting of a line is the budget agreed, and needs none).
+    let annual = |amounts: &[i64]| amounts.iter().sum::<i64>();
+    let delta = annual(&b.period_amounts_pence)
+        - previous
+            .as_ref()
+            .map_or(0, |p| annual(&p.line.period_amounts_pence));
+    match (&previous, &b.authority) {
+        (_, Some(reference)) => {
+            crate::proceedings::use_decision(tx, key, reference, &b.fund, delta, doing).await?
+        }
+        (Some(p), None) => {
+            return Err(StoreError::Invalid(format!(
+                "budget {}/{} is at revision {}: a revision needs the decision that authorised it (a decision reference from the decision log)",
+                b.fund, b.service_line, p.line.revision
+            )));
+        }
+        (None, None) => {}
+    }
     let amounts_json = canonical_json(&json!(b.period_amounts_pence));
     tx.execute(
         "INSERT INTO budget_revision (partnership_key, fund, year_start, service_line, partner, \

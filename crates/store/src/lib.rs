@@ -24,6 +24,7 @@ mod error;
 mod ledger;
 mod ledger_store;
 mod payments;
+mod proceedings;
 mod sql_store;
 
 use std::str::FromStr;
@@ -46,6 +47,11 @@ pub use ledger::{
     ImportHeader, ImportOutcome, ImportRow, ImportSession, ImportStart, ImportSummaryRow,
     PaymentKind, PaymentRow, PostingFilter, PostingRow, ReclassifyRow, StoredCommitment,
     StoredPayment, StoredPosting, TotalsRow,
+};
+
+pub use proceedings::{
+    DecisionRow, PaperInfo, PaperRow, ProceedingKind, ProceedingRow, StoredDecision,
+    StoredProceeding,
 };
 
 use sql_store::SqlStore;
@@ -260,6 +266,10 @@ pub trait Store: Send + Sync {
 
     /// Sets a budget line, as its next revision (1, 2, …). Audit action `budget.set`, before =
     /// the previous revision, after = the new one. Returns the revision number.
+    ///
+    /// Revision 2 onwards must cite, in `authority`, a budget-revision or virement decision in
+    /// the decision log (for the same fund, if it names one) with enough of its amount left;
+    /// the change in the line's annual amount is drawn down from it. Refused otherwise.
     async fn set_budget(
         &self,
         actor: &Actor,
@@ -375,7 +385,54 @@ pub trait Store: Send + Sync {
     /// The payments recorded for a financial year and not reversed, by date then reference.
     async fn payments(&self, key: &str, year_start: i64) -> Result<Vec<StoredPayment>, StoreError>;
 
-    /// The posting (imported line or correction) with this reference, if there is one.
+    // -----------------------------------------------------------------------------------------
+    // Proceedings: meetings, decisions, disputes, complaints, risks, notice
+
+    /// Adds (`row.new`) or replaces a meeting, dispute, complaint, risk or notice record.
+    /// Audit actions `meeting.record`/`meeting.update`, `dispute.raise`/`dispute.update`,
+    /// `complaint.receive`/…, `risk.add`/…, `notice.serve` (which also puts the partnership's
+    /// status to "in notice" in the same transaction); before = the record replaced.
+    async fn put_proceeding(
+        &self,
+        actor: &Actor,
+        at: &str,
+        row: ProceedingRow,
+    ) -> Result<(), StoreError>;
+
+    /// The records of one kind, by date then reference.
+    async fn proceedings(
+        &self,
+        key: &str,
+        kind: ProceedingKind,
+    ) -> Result<Vec<StoredProceeding>, StoreError>;
+
+    /// Stores a paper for a meeting whole; returns its number within the meeting. Audit
+    /// action `meeting.paper`, after = its name, type, size and SHA-256.
+    async fn add_paper(&self, actor: &Actor, at: &str, paper: PaperRow) -> Result<i64, StoreError>;
+
+    async fn papers(&self, key: &str, meeting: &str) -> Result<Vec<PaperInfo>, StoreError>;
+
+    async fn paper(
+        &self,
+        key: &str,
+        meeting: &str,
+        paper_id: i64,
+    ) -> Result<Option<(PaperInfo, Vec<u8>)>, StoreError>;
+
+    /// Records a decision that stands and, in the same transaction, the budget revisions it
+    /// authorises (each citing it, drawing down its amount). Audit action `decision.record`,
+    /// after = the decision and every budget change. Returns the revisions set.
+    async fn record_decision(
+        &self,
+        actor: &Actor,
+        at: &str,
+        decision: DecisionRow,
+        budgets: Vec<BudgetRow>,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// The decision log, by date then reference.
+    async fn decisions(&self, key: &str) -> Result<Vec<StoredDecision>, StoreError>;
+
     /// Changes who may use the system (organisations, users, grants, sessions, tokens),
     /// through the write path. A grant to a user whose organisation is not party to the
     /// partnership is refused unless it carries a reason.
@@ -425,6 +482,7 @@ pub trait Store: Send + Sync {
     /// A partnership's tokens, revoked ones included.
     async fn api_tokens(&self, key: &str) -> Result<Vec<ApiTokenRow>, StoreError>;
 
+    /// The posting (imported line or correction) with this reference, if there is one.
     async fn posting(
         &self,
         key: &str,

@@ -14,6 +14,10 @@ use crate::audit::{AuditRecord, AuditVerification, GENESIS_HASH, canonical_json}
 use crate::db::{Arg, Pool, Row, Tx};
 use crate::ledger_store::{self, period_text};
 use crate::payments;
+use crate::proceedings::{
+    self, DecisionRow, PaperInfo, PaperRow, ProceedingKind, ProceedingRow, StoredDecision,
+    StoredProceeding,
+};
 use crate::{
     Actor, AgreementLoad, AgreementSummary, CONNECT_TIMEOUT, LoadOutcome, PartnerRow, Store,
     StoreError, StoredAgreement, VersionInfo, redact,
@@ -163,6 +167,12 @@ enum Command {
         reason: String,
     },
     Account(AccountChange),
+    PutProceeding(ProceedingRow),
+    AddPaper(PaperRow),
+    RecordDecision {
+        decision: DecisionRow,
+        budgets: Vec<BudgetRow>,
+    },
 }
 
 impl Command {
@@ -179,6 +189,9 @@ impl Command {
             Command::SetForecastOverride(f) => &f.partnership_key,
             Command::RecordPayment(p) => &p.partnership_key,
             Command::Account(a) => a.chain_key(),
+            Command::PutProceeding(p) => &p.partnership_key,
+            Command::AddPaper(p) => &p.partnership_key,
+            Command::RecordDecision { decision, .. } => &decision.partnership_key,
         }
     }
 
@@ -217,6 +230,20 @@ impl Command {
                 format!("reverse payment {reference} in {key}")
             }
             Command::Account(a) => a.describe(),
+            Command::PutProceeding(p) => format!(
+                "record {} {} in {}",
+                p.kind.as_str(),
+                p.reference,
+                p.partnership_key
+            ),
+            Command::AddPaper(p) => format!(
+                "add paper {} to meeting {} in {}",
+                p.file_name, p.meeting, p.partnership_key
+            ),
+            Command::RecordDecision { decision, .. } => format!(
+                "record decision {} in {}",
+                decision.reference, decision.partnership_key
+            ),
         }
     }
 }
@@ -228,6 +255,7 @@ pub(crate) enum CommandResult {
     Posting(Box<StoredPosting>),
     Reclassified(Box<[StoredPosting; 2]>),
     Revision(i64),
+    Revisions(Vec<i64>),
 }
 
 /// A command's effect within the transaction: its result, and the audit entry describing what
@@ -335,6 +363,16 @@ impl SqlStore {
             }
             Command::Account(change) => {
                 accounts::apply(&mut tx, &actor.name, at, change, &doing).await?
+            }
+            Command::PutProceeding(p) => {
+                proceedings::apply_put(&mut tx, actor, at, p, &doing).await?
+            }
+            Command::AddPaper(p) => {
+                proceedings::apply_add_paper(&mut tx, actor, at, p, &doing).await?
+            }
+            Command::RecordDecision { decision, budgets } => {
+                proceedings::apply_record_decision(&mut tx, actor, at, decision, budgets, &doing)
+                    .await?
             }
         };
         match &change.audit {
@@ -1059,6 +1097,66 @@ impl Store for SqlStore {
 
     async fn imports(&self, key: &str) -> Result<Vec<ImportRow>, StoreError> {
         ledger_store::imports(&self.pool, key).await
+    }
+
+    async fn put_proceeding(
+        &self,
+        actor: &Actor,
+        at: &str,
+        row: ProceedingRow,
+    ) -> Result<(), StoreError> {
+        match self.write(actor, at, Command::PutProceeding(row)).await? {
+            CommandResult::Done => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn proceedings(
+        &self,
+        key: &str,
+        kind: ProceedingKind,
+    ) -> Result<Vec<StoredProceeding>, StoreError> {
+        proceedings::proceedings(&self.pool, key, kind).await
+    }
+
+    async fn add_paper(&self, actor: &Actor, at: &str, paper: PaperRow) -> Result<i64, StoreError> {
+        match self.write(actor, at, Command::AddPaper(paper)).await? {
+            CommandResult::Revision(id) => Ok(id),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn papers(&self, key: &str, meeting: &str) -> Result<Vec<PaperInfo>, StoreError> {
+        proceedings::papers(&self.pool, key, meeting).await
+    }
+
+    async fn paper(
+        &self,
+        key: &str,
+        meeting: &str,
+        paper_id: i64,
+    ) -> Result<Option<(PaperInfo, Vec<u8>)>, StoreError> {
+        proceedings::paper(&self.pool, key, meeting, paper_id).await
+    }
+
+    async fn record_decision(
+        &self,
+        actor: &Actor,
+        at: &str,
+        decision: DecisionRow,
+        budgets: Vec<BudgetRow>,
+    ) -> Result<Vec<i64>, StoreError> {
+        match self
+            .write(actor, at, Command::RecordDecision { decision, budgets })
+            .await?
+        {
+            CommandResult::Revisions(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn decisions(&self, key: &str) -> Result<Vec<StoredDecision>, StoreError> {
+        proceedings::decisions(&self.pool, key).await
     }
 
     async fn record_payment(

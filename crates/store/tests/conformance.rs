@@ -16,6 +16,7 @@ use concordat_store::{
     MismatchReason, PartnerRow, PaymentKind, PaymentRow, PostingFilter, PostingRow, ReclassifyRow,
     Store, StoreError, canonical_json, open,
 };
+use concordat_store::{DecisionRow, PaperRow, ProceedingKind, ProceedingRow};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Executor};
@@ -229,6 +230,10 @@ conformance!(
     close_waits_for_suspense_to_be_reclassified,
     corrections_need_their_posting_and_update_totals,
     budgets_keep_revisions_and_history,
+    a_revision_needs_a_decision_that_covers_it,
+    a_decision_and_its_budget_changes_are_one_transaction,
+    proceedings_are_added_changed_and_audited,
+    meeting_papers_are_stored_whole,
     commitments_are_recorded_and_released,
     forecast_overrides_replace_and_list,
     totals_equal_postings_after_any_sequence,
@@ -1749,7 +1754,25 @@ fn budget(service_line: &str, partner: Option<&str>, p01: i64, reason: &str) -> 
         period_amounts_pence,
         client_income_pence: 5_000,
         reason: reason.into(),
-        authority: Some("Board 2024-03-12 item 4".into()),
+        authority: None,
+    }
+}
+
+/// A budget-revision decision of `amount_pence` for fund bcf.
+fn decision(reference: &str, amount_pence: i64) -> DecisionRow {
+    DecisionRow {
+        partnership_key: "p".into(),
+        reference: reference.into(),
+        decided_on: "2024-06-12".into(),
+        level: "joint".into(),
+        decision_type: "budget-revision".into(),
+        title: "Budget revision".into(),
+        body: Some("board".into()),
+        meeting: Some("B-2024-06".into()),
+        fund: Some("bcf".into()),
+        amount_pence: Some(amount_pence),
+        published: true,
+        record: serde_json::json!({"reference": reference}),
     }
 }
 
@@ -1763,13 +1786,18 @@ async fn budgets_keep_revisions_and_history(db: &TestDb) {
             .unwrap(),
         1
     );
-    assert_eq!(
-        store
-            .set_budget(&bob(), T2, budget("SL1", None, 2, "virement"))
-            .await
-            .unwrap(),
-        2
-    );
+    store
+        .record_decision(
+            &bob(),
+            T2,
+            decision("Board 2024-03-12 item 4", 10),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let mut revised = budget("SL1", None, 2, "virement");
+    revised.authority = Some("Board 2024-03-12 item 4".into());
+    assert_eq!(store.set_budget(&bob(), T2, revised).await.unwrap(), 2);
     assert_eq!(
         store
             .set_budget(&alice(), T2, budget("SL1", Some("icb"), 3, "aligned"))
@@ -2284,4 +2312,310 @@ async fn suspense_in_a_batch_holds_its_period_open(db: &TestDb) {
         .close_period(&alice(), T3, "p", Y, other)
         .await
         .unwrap();
+}
+
+async fn a_revision_needs_a_decision_that_covers_it(db: &TestDb) {
+    let store = db.open().await;
+    ledger_partnership(&*store, "p").await;
+    store
+        .set_budget(&alice(), T1, budget("SL1", None, 100, "original"))
+        .await
+        .unwrap();
+    let audit_before = store.audit_log(Some("p")).await.unwrap().len();
+    // No authority at all.
+    let e = store
+        .set_budget(&alice(), T2, budget("SL1", None, 150, "more"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs the decision that authorised it"), "{e}");
+    // A reference that is not in the decision log.
+    let mut cited = budget("SL1", None, 150, "more");
+    cited.authority = Some("D-404".into());
+    let e = store
+        .set_budget(&alice(), T2, cited.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no decision \"D-404\""), "{e}");
+    // A decision for less than the change: +50 pence against 30 authorised.
+    store
+        .record_decision(&bob(), T2, decision("D-1", 30), Vec::new())
+        .await
+        .unwrap();
+    cited.authority = Some("D-1".into());
+    let e = store
+        .set_budget(&alice(), T2, cited.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("30 pence of increases is left"), "{e}");
+    // A decision about something else.
+    let mut policy = decision("D-2", 1_000);
+    policy.decision_type = "policy".into();
+    store
+        .record_decision(&bob(), T2, policy, Vec::new())
+        .await
+        .unwrap();
+    cited.authority = Some("D-2".into());
+    let e = store
+        .set_budget(&alice(), T2, cited.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a budget revision or virement"), "{e}");
+    // Only the two decisions were written.
+    assert_eq!(
+        store.audit_log(Some("p")).await.unwrap().len(),
+        audit_before + 2
+    );
+    assert_eq!(
+        store.budgets("p", Some("bcf"), Y).await.unwrap()[0].revision,
+        1
+    );
+    // Within what is left it stands, and draws the decision down.
+    let mut small = budget("SL1", None, 120, "some more");
+    small.authority = Some("D-1".into());
+    assert_eq!(store.set_budget(&alice(), T2, small).await.unwrap(), 2);
+    let log = store.decisions("p").await.unwrap();
+    let d1 = log.iter().find(|d| d.decision.reference == "D-1").unwrap();
+    assert_eq!((d1.used_increase_pence, d1.used_decrease_pence), (20, 0));
+    let mut again = budget("SL1", None, 135, "and more");
+    again.authority = Some("D-1".into());
+    let e = store
+        .set_budget(&alice(), T2, again)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("10 pence of increases is left"), "{e}");
+    assert_chain_intact(&*store).await;
+}
+
+async fn a_decision_and_its_budget_changes_are_one_transaction(db: &TestDb) {
+    let store = db.open().await;
+    ledger_partnership(&*store, "p").await;
+    store
+        .set_budget(&alice(), T1, budget("SL1", None, 1_000, "original"))
+        .await
+        .unwrap();
+    store
+        .set_budget(&alice(), T1, budget("SL2", None, 1_000, "original"))
+        .await
+        .unwrap();
+    // A virement of 400 pence from SL1 to SL2, authorised by the decision that records it.
+    let mut virement = decision("D-V", 400);
+    virement.decision_type = "virement".into();
+    let revisions = store
+        .record_decision(
+            &bob(),
+            T2,
+            virement.clone(),
+            vec![
+                budget("SL1", None, 600, "virement to SL2"),
+                budget("SL2", None, 1_400, "virement from SL1"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(revisions, [2, 2]);
+    let history = store
+        .budget_history("p", "bcf", Y, "SL2", None, None)
+        .await
+        .unwrap();
+    assert_eq!(history[1].authority.as_deref(), Some("D-V"));
+    let log = store.audit_log(Some("p")).await.unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.actor.as_str()),
+        ("decision.record", "cli:bob")
+    );
+    let after: serde_json::Value =
+        serde_json::from_str(last.after_json.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        after["budget_changes"].as_array().unwrap().len(),
+        2,
+        "{after}"
+    );
+    // If one budget change fails, neither the decision nor the other change is written.
+    let before = store.audit_log(Some("p")).await.unwrap().len();
+    let mut too_far = decision("D-W", 100);
+    too_far.decision_type = "virement".into();
+    let e = store
+        .record_decision(
+            &bob(),
+            T2,
+            too_far,
+            vec![
+                budget("SL1", None, 500, "virement"),
+                budget("SL2", None, 2_000, "virement"),
+            ],
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("decision D-W authorises"), "{e}");
+    assert_eq!(store.audit_log(Some("p")).await.unwrap().len(), before);
+    assert!(
+        store
+            .decisions("p")
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.decision.reference != "D-W")
+    );
+    let lines = store.budgets("p", Some("bcf"), Y).await.unwrap();
+    assert_eq!(
+        lines.iter().map(|l| l.revision).collect::<Vec<_>>(),
+        [2, 2],
+        "the first change was rolled back with the decision"
+    );
+    // A reference is used once.
+    let e = store
+        .record_decision(&bob(), T2, virement, Vec::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already in the decision log"), "{e}");
+    assert_chain_intact(&*store).await;
+}
+
+async fn proceedings_are_added_changed_and_audited(db: &TestDb) {
+    let store = db.open().await;
+    ledger_partnership(&*store, "p").await;
+    let row = |reference: &str, dated: &str, status: &str, new: bool| ProceedingRow {
+        partnership_key: "p".into(),
+        kind: ProceedingKind::Risk,
+        reference: reference.into(),
+        status: status.into(),
+        title: format!("risk {reference}"),
+        dated: dated.into(),
+        record: serde_json::json!({"status": status}),
+        new,
+    };
+    store
+        .put_proceeding(&alice(), T1, row("R2", "2024-09-01", "open", true))
+        .await
+        .unwrap();
+    store
+        .put_proceeding(&alice(), T1, row("R1", "2024-10-01", "open", true))
+        .await
+        .unwrap();
+    let e = store
+        .put_proceeding(&alice(), T1, row("R1", "2024-10-01", "open", true))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already recorded"), "{e}");
+    let e = store
+        .put_proceeding(&alice(), T1, row("R9", "2024-10-01", "open", false))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no risk \"R9\""), "{e}");
+    store
+        .put_proceeding(&bob(), T2, row("R1", "2024-10-01", "closed", false))
+        .await
+        .unwrap();
+    let risks = store.proceedings("p", ProceedingKind::Risk).await.unwrap();
+    assert_eq!(
+        risks
+            .iter()
+            .map(|r| (r.reference.as_str(), r.status.as_str()))
+            .collect::<Vec<_>>(),
+        [("R2", "open"), ("R1", "closed")]
+    );
+    assert_eq!(
+        (risks[1].created_by.as_str(), risks[1].updated_by.as_str()),
+        ("cli:alice", "cli:bob")
+    );
+    assert!(
+        store
+            .proceedings("p", ProceedingKind::Dispute)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let last = store.audit_log(Some("p")).await.unwrap().pop().unwrap();
+    assert_eq!(last.action, "risk.update");
+    assert!(last.before_json.unwrap().contains("open"));
+    // Notice served puts the agreement in notice.
+    let mut notice = row("notice", "2024-11-15", "served", true);
+    notice.kind = ProceedingKind::Notice;
+    store.put_proceeding(&alice(), T2, notice).await.unwrap();
+    assert_eq!(
+        store.get_agreement("p").await.unwrap().unwrap().status,
+        "in notice"
+    );
+    assert_chain_intact(&*store).await;
+}
+
+async fn meeting_papers_are_stored_whole(db: &TestDb) {
+    let store = db.open().await;
+    ledger_partnership(&*store, "p").await;
+    let paper = |name: &str, content: &[u8]| PaperRow {
+        partnership_key: "p".into(),
+        meeting: "B-1".into(),
+        title: "Finance report".into(),
+        file_name: name.into(),
+        media_type: "application/pdf".into(),
+        content: content.to_vec(),
+    };
+    let e = store
+        .add_paper(&alice(), T1, paper("a.pdf", b"%PDF"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no meeting \"B-1\""), "{e}");
+    store
+        .put_proceeding(
+            &alice(),
+            T1,
+            ProceedingRow {
+                partnership_key: "p".into(),
+                kind: ProceedingKind::Meeting,
+                reference: "B-1".into(),
+                status: "held".into(),
+                title: "Board".into(),
+                dated: "2024-06-12".into(),
+                record: serde_json::json!({}),
+                new: true,
+            },
+        )
+        .await
+        .unwrap();
+    let content: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    assert_eq!(
+        store
+            .add_paper(&alice(), T1, paper("a.pdf", &content))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .add_paper(&alice(), T1, paper("b.pdf", b"x"))
+            .await
+            .unwrap(),
+        2
+    );
+    let (info, bytes) = store.paper("p", "B-1", 1).await.unwrap().unwrap();
+    assert_eq!(bytes, content);
+    assert_eq!(info.size_bytes, 70_000);
+    assert_eq!(info.sha256.len(), 64);
+    assert_eq!(store.papers("p", "B-1").await.unwrap().len(), 2);
+    assert!(store.paper("p", "B-1", 3).await.unwrap().is_none());
+    assert!(
+        store
+            .add_paper(&alice(), T1, paper("c.pdf", b""))
+            .await
+            .is_err()
+    );
+    let last = store.audit_log(Some("p")).await.unwrap().pop().unwrap();
+    assert_eq!(last.action, "meeting.paper");
+    let after = last.after_json.unwrap();
+    assert!(
+        after.contains("b.pdf") && !after.contains("c.pdf"),
+        "{after}"
+    );
+    assert_chain_intact(&*store).await;
 }
