@@ -4,6 +4,7 @@
 //! printing, rendering and HTTP stay with the faces.
 
 pub mod finance;
+pub mod governance;
 pub mod import;
 
 use anyhow::Result;
@@ -262,7 +263,11 @@ pub struct BudgetRequest {
     pub phasing: String,
     pub client_income: concordat_core::Money,
     pub reason: String,
+    /// The reference of the decision in the decision log that authorises a revision.
     pub authority: Option<String>,
+    /// Instead: the officer's role acting under the scheme of delegation, whose decision is
+    /// recorded with the revision.
+    pub delegated: Option<String>,
     /// Add the line even though it is close to an existing one.
     pub new_line: bool,
 }
@@ -293,8 +298,10 @@ pub struct BudgetSet {
     pub new_service_line: bool,
 }
 
-/// Sets (or revises) a budget line through the store's write path. A refusal is a
-/// [`BudgetRefusal`] inside the error.
+/// Sets (or revises) a budget line through the store's write path. A revision needs
+/// authority: the reference of a decision in the log, or the delegated authority of the role
+/// acting (checked against the scheme of delegation and recorded as a decision with the
+/// revision, in one transaction). A refusal is a [`BudgetRefusal`] inside the error.
 pub async fn set_budget(
     store: &dyn Store,
     actor: &concordat_store::Actor,
@@ -303,6 +310,80 @@ pub async fn set_budget(
     fund: &Fund,
     request: BudgetRequest,
 ) -> Result<BudgetSet> {
+    let authority = request.authority.clone().filter(|a| !a.trim().is_empty());
+    let delegated = request.delegated.clone().filter(|d| !d.trim().is_empty());
+    let reason = request.reason.clone();
+    let (mut row, new_service_line, previous) = budget_row(store, agreement, fund, request).await?;
+    let delta = row.period_amounts_pence.iter().sum::<i64>() - previous.unwrap_or(0);
+    let refuse_authority = |e: concordat_store::StoreError| match e {
+        concordat_store::StoreError::Invalid(m) => refuse("authority", governance_message(&m)),
+        other => other.into(),
+    };
+    if let Some(officer) = delegated {
+        use concordat_core::agreement::{DecisionLevelKind, DecisionType};
+        let day = governance::day_of(at)?;
+        let proposal = concordat_core::proceedings::Proposal {
+            reference: format!("DEL-{}", at.get(..19).unwrap_or(at).replace([':', '-'], "")),
+            title: format!("Budget {} {}: {}", row.fund, row.service_line, reason),
+            resolution: reason,
+            level: DecisionLevelKind::Delegated,
+            decision_type: DecisionType::BudgetRevision,
+            meeting: None,
+            agenda_item: None,
+            officer: Some(officer),
+            partner: None,
+            decided_on: Some(day),
+            fund: Some(fund.id.clone()),
+            amount: Some(concordat_core::Money::from_pence(delta.abs())),
+            votes: Vec::new(),
+            published: false,
+        };
+        let decision = concordat_core::proceedings::decide(agreement, &proposal, None)
+            .map_err(|r| refuse("authority", governance_message(&r.to_string())))?;
+        let decision_row = governance::decision_row(agreement, &decision)?;
+        row.authority = Some(decision_row.reference.clone());
+        let revisions = store
+            .record_decision(actor, at, decision_row, vec![row])
+            .await
+            .map_err(refuse_authority)?;
+        return Ok(BudgetSet {
+            revision: revisions.first().copied().unwrap_or(1),
+            new_service_line,
+        });
+    }
+    if previous.is_some() && authority.is_none() {
+        return Err(refuse(
+            "authority",
+            "This line already has a budget, so this is a revision: give the reference of the decision that authorised it, or act under your delegated authority".into(),
+        ));
+    }
+    row.authority = authority;
+    let revision = store
+        .set_budget(actor, at, row)
+        .await
+        .map_err(refuse_authority)?;
+    Ok(BudgetSet {
+        revision,
+        new_service_line,
+    })
+}
+
+fn governance_message(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The store's row for a budget request, checked; whether its service line is new; and the
+/// line's current annual amount in pence, if it has a budget already.
+pub(crate) async fn budget_row(
+    store: &dyn Store,
+    agreement: &Agreement,
+    fund: &Fund,
+    request: BudgetRequest,
+) -> Result<(concordat_store::BudgetRow, bool, Option<i64>)> {
     use concordat_core::budget::{BudgetLine, Phasing};
     if let Some(p) = &request.partner {
         finance::check_partner(agreement, p).map_err(|e| refuse("partner", e.to_string()))?;
@@ -354,28 +435,33 @@ pub async fn set_budget(
     };
     line.check().map_err(|e| refuse("phasing", e.to_string()))?;
     let periods = line.gross_by_period()?;
-    let revision = store
-        .set_budget(
-            actor,
-            at,
-            concordat_store::BudgetRow {
-                partnership_key: agreement.id.clone(),
-                fund: fund.id.clone(),
-                year_start: i64::from(year.start_year()),
-                service_line: line_name,
-                partner: request.partner,
-                locality: request.locality,
-                period_amounts_pence: periods.iter().map(|m| m.pence()).collect(),
-                client_income_pence: request.client_income.pence(),
-                reason: request.reason,
-                authority: request.authority,
-            },
-        )
-        .await?;
-    Ok(BudgetSet {
-        revision,
+    let year_start = i64::from(year.start_year());
+    let previous = store
+        .budgets(&agreement.id, Some(&fund.id), year_start)
+        .await?
+        .into_iter()
+        .find(|b| {
+            b.service_line == line_name
+                && b.partner == request.partner
+                && b.locality == request.locality
+        })
+        .map(|b| b.period_amounts_pence.iter().sum::<i64>());
+    Ok((
+        concordat_store::BudgetRow {
+            partnership_key: agreement.id.clone(),
+            fund: fund.id.clone(),
+            year_start,
+            service_line: line_name,
+            partner: request.partner,
+            locality: request.locality,
+            period_amounts_pence: periods.iter().map(|m| m.pence()).collect(),
+            client_income_pence: request.client_income.pence(),
+            reason: request.reason,
+            authority: request.authority,
+        },
         new_service_line,
-    })
+        previous,
+    ))
 }
 
 /// What the store keeps of an agreement file that has been read and checked.

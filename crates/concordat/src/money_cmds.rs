@@ -64,9 +64,15 @@ pub(crate) enum BudgetCommand {
         /// Why the budget is set or revised, for the record.
         #[arg(long)]
         reason: String,
-        /// The decision that authorised it (e.g. a board minute).
-        #[arg(long)]
+        /// The reference of the decision in the decision log that authorised it; a revision
+        /// needs one (or --delegated).
+        #[arg(long, conflicts_with = "delegated")]
         authority: Option<String>,
+        /// Revise under the delegated authority of this role (e.g. pool_manager), within the
+        /// limit the agreement's scheme of delegation gives it; the officer's decision is
+        /// recorded in the decision log with the revision.
+        #[arg(long)]
+        delegated: Option<String>,
         /// The service line is new, though its name is close to an existing one's.
         #[arg(long)]
         new_line: bool,
@@ -294,6 +300,7 @@ pub(crate) async fn budget_cmd(command: BudgetCommand) -> Result<ExitCode> {
             client_income,
             reason,
             authority,
+            delegated,
             new_line,
             db,
         } => {
@@ -316,6 +323,7 @@ pub(crate) async fn budget_cmd(command: BudgetCommand) -> Result<ExitCode> {
                     client_income,
                     reason,
                     authority,
+                    delegated,
                     new_line,
                 },
             )

@@ -41,7 +41,25 @@ fn kind_key(kind: ObligationKind) -> &'static str {
         ObligationKind::AnnualReturn => "annual-return",
         ObligationKind::Review => "review",
         ObligationKind::TermEnd => "term-end",
+        ObligationKind::BudgetTimetable => "budget-timetable",
+        ObligationKind::Meeting => "meeting",
+        ObligationKind::DisputeStep => "dispute-step",
+        ObligationKind::ComplaintAcknowledgement => "complaint-acknowledgement",
+        ObligationKind::ComplaintResponse => "complaint-response",
+        ObligationKind::RiskReview => "risk-review",
+        ObligationKind::NoticeEnds => "notice-ends",
     }
+}
+
+/// A short stable hash (FNV-1a, 32 bits) of the title, so two events of one kind on one day
+/// (two risks due for review) keep apart UIDs.
+fn title_hash(title: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in title.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
 }
 
 /// The calendar for one agreement. `stamp` is when it was made, as `YYYYMMDDTHHMMSSZ`.
@@ -73,11 +91,12 @@ pub fn render_ics(
             .map(|d| d.strftime("%Y%m%d").to_string())
             .unwrap_or_else(|_| day.clone());
         let uid = format!(
-            "{}-{}-{}-{}@concordat",
+            "{}-{}-{}-{}-{}@concordat",
             agreement_id,
             kind_key(o.kind),
             o.fund.as_deref().unwrap_or("agreement"),
-            day
+            day,
+            title_hash(&o.title)
         );
         fold("BEGIN:VEVENT", &mut out);
         fold(&format!("UID:{}", text(&uid)), &mut out);

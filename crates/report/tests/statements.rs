@@ -90,6 +90,7 @@ fn agreement(fund: &Fund, localities: Vec<Locality>) -> Agreement {
         parts: vec![],
         schedules: vec![],
         annual_agreement_elements: vec![],
+        budget_timetable: vec![],
         notice: None,
         review: None,
         disputes: None,

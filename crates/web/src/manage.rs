@@ -625,6 +625,8 @@ pub(crate) struct BudgetForm {
     #[serde(default)]
     authority: String,
     #[serde(default)]
+    delegated: String,
+    #[serde(default)]
     new_line: String,
     #[serde(default)]
     partner: String,
@@ -771,13 +773,49 @@ async fn budgets_view(
                 field("phasing", "Phasing across P01–P12", FieldKind::Text).hint("even, or twelve amounts separated by commas that add up to the annual budget").value(if form.phasing.is_empty() { "even".to_string() } else { form.phasing.clone() }).error(error_for("phasing")),
                 field("client_income", "Client income, in pounds (where the partners budget net of it)", FieldKind::Text).value(if form.client_income.is_empty() { "0.00".to_string() } else { form.client_income.clone() }).error(error_for("client_income")),
                 field("reason", "Reason for the budget or revision", FieldKind::Textarea).value(form.reason.clone()).error(error_for("reason")),
-                field("authority", "Authority (the decision that authorised it), if any", FieldKind::Text).value(form.authority.clone()),
+                field("authority", "Decision reference (a revision needs the decision that authorised it)", FieldKind::Text).hint("As in the decision log, for example JCPB-2001-07-4. Leave it empty when first setting a line, or when you act under delegated authority below.").value(form.authority.clone()).error(error_for("authority")),
+                field("delegated", "Or act under delegated authority", FieldKind::Select(
+                    std::iter::once((String::new(), "No: the decision above authorises it".to_string()))
+                        .chain(delegated_choices(p, a))
+                        .collect(),
+                ))
+                .value(form.delegated.clone()),
                 field("new_line", "Is this a new service line?", FieldKind::Select(vec![("no".into(), "No: it is an existing line".into()), ("yes".into(), "Yes: add it as a new line".into())])).value(if form.new_line.is_empty() { "no".to_string() } else { form.new_line.clone() }),
             ],
         );
         page = page.section(section("Set or revise a budget line", "set").with(Block::Form(form)));
     }
     Ok((status, page.html()?).into_response())
+}
+
+/// The delegated levels of the scheme of delegation held by a role the user has here, as
+/// (role, label) choices for the budget form.
+fn delegated_choices(p: &Principal, a: &concordat_core::Agreement) -> Vec<(String, String)> {
+    let held = p.roles_in(&a.id).unwrap_or(&[]);
+    held.iter()
+        .flat_map(|role| {
+            concordat_core::governance::levels_for_role(&a.decision_levels, role.as_str())
+                .into_iter()
+                .map(move |l| {
+                    let limit = l
+                        .limit
+                        .map_or("no limit".to_string(), |m| format!("up to {m}"));
+                    (
+                        role.as_str().to_string(),
+                        format!("Yes: as {} ({limit}): {}", role.label(), l.description),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The role chosen on the form, if the user holds it here: a role they do not hold is
+/// ignored, so the revision then needs a decision.
+fn delegated_role(p: &Principal, a: &concordat_core::Agreement, chosen: &str) -> Option<String> {
+    let held = p.roles_in(&a.id).unwrap_or(&[]);
+    held.iter()
+        .find(|r| r.as_str() == chosen.trim())
+        .map(|r| r.as_str().to_string())
 }
 
 pub(crate) async fn budget_set(
@@ -847,6 +885,7 @@ pub(crate) async fn budget_set(
                 client_income,
                 reason: form.reason.trim().to_string(),
                 authority: Some(form.authority.trim().to_string()).filter(|s| !s.is_empty()),
+                delegated: delegated_role(&p, &a, &form.delegated),
                 new_line: form.new_line == "yes",
             },
         )
