@@ -165,6 +165,100 @@ pub(crate) static ROUTES: &[Route] = &[
         },
         handler: || get(statements),
     },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements/{key}/meetings",
+            summary: "Meetings: attendance, declarations of interest and agenda",
+            access: Access::Partnership(Permission::Read),
+            query: &[],
+            body: None,
+            responds: JSON_ONLY,
+        },
+        handler: || get(meetings),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements/{key}/decisions",
+            summary: "The decision log, newest first, with how each decision was checked",
+            access: Access::Partnership(Permission::Read),
+            query: &[
+                ("q", "Words that must all appear in the decision", false),
+                ("published", "true: only those published", false),
+            ],
+            body: None,
+            responds: &["application/json", "text/csv"],
+        },
+        handler: || get(decisions),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "POST",
+            path: "/api/v1/agreements/{key}/decisions",
+            summary: "Check a decision against the terms of reference and the scheme of delegation and record it, with the budget changes it authorises, in one transaction; refused with the reason (and nothing recorded) if it does not stand",
+            access: Access::Partnership(Permission::RecordProceedings),
+            query: &[],
+            body: Some("application/json"),
+            responds: JSON_ONLY,
+        },
+        handler: || post(decision_record),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements/{key}/disputes",
+            summary: "Disputes, each with the steps of the escalation ladder reached and their time limits",
+            access: Access::Partnership(Permission::Read),
+            query: &[],
+            body: None,
+            responds: JSON_ONLY,
+        },
+        handler: || get(disputes),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements/{key}/complaints",
+            summary: "Complaints and compliments, with acknowledgement and response dates",
+            access: Access::Partnership(Permission::Read),
+            query: &[],
+            body: None,
+            responds: JSON_ONLY,
+        },
+        handler: || get(complaints),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements/{key}/risks",
+            summary: "The risk register, with each risk's score and rating",
+            access: Access::Partnership(Permission::Read),
+            query: &[],
+            body: None,
+            responds: JSON_ONLY,
+        },
+        handler: || get(risks),
+    },
+    Route {
+        doc: RouteDoc {
+            method: "GET",
+            path: "/api/v1/agreements/{key}/calendar",
+            summary: "Everything with a date, from the agreement and the records, with what is overdue",
+            access: Access::Partnership(Permission::Read),
+            query: &[
+                (
+                    "from",
+                    "The first financial year, e.g. 2024/25 (default: this one)",
+                    false,
+                ),
+                ("to", "The last (default: the one after the first)", false),
+            ],
+            body: None,
+            responds: JSON_ONLY,
+        },
+        handler: || get(calendar),
+    },
 ];
 
 pub(crate) fn routes() -> axum::Router<AppState> {
@@ -492,4 +586,225 @@ async fn statements(
     Query(q): Query<StatementQuery>,
 ) -> ApiResult {
     Ok(statement_bytes(&state, &p, &key, &fund_id, &q).await?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Governance
+
+async fn meetings(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(key): Path<String>,
+) -> ApiResult {
+    visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let list = concordat_app::governance::meetings(state.store.as_ref(), &key).await?;
+    Ok(Json(json!({"agreement": key, "meetings": list})).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct DecisionsQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    published: Option<bool>,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn decisions(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(key): Path<String>,
+    Query(q): Query<DecisionsQuery>,
+) -> ApiResult {
+    visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let log = concordat_app::governance::decision_log(
+        state.store.as_ref(),
+        &key,
+        &q.q,
+        q.published.unwrap_or(false),
+    )
+    .await?;
+    match q.format.as_deref() {
+        None | Some("json") => {
+            Ok(Json(json!({"agreement": key, "decisions": log})).into_response())
+        }
+        Some("csv") => Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            concordat_app::governance::decisions_csv(&log),
+        )
+            .into_response()),
+        Some(other) => {
+            Err(WebError::BadRequest(format!("format '{other}' is not json or csv")).into())
+        }
+    }
+}
+
+/// A decision as posted: the proposal's fields, and the budget changes it makes.
+#[derive(Deserialize)]
+struct DecisionBody {
+    #[serde(flatten)]
+    proposal: concordat_core::proceedings::Proposal,
+    #[serde(default)]
+    budget_changes: Vec<BudgetChangeBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetChangeBody {
+    year: concordat_core::FinancialYear,
+    service_line: String,
+    annual: concordat_core::Money,
+    #[serde(default)]
+    partner: Option<String>,
+    #[serde(default)]
+    locality: Option<String>,
+    #[serde(default)]
+    phasing: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn decision_record(
+    State(state): State<AppState>,
+    ApiClient(p): ApiClient,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let a = visible_agreement(&state, &p, &key, Permission::RecordProceedings).await?;
+    let posted: DecisionBody = serde_json::from_slice(&body).map_err(|e| {
+        WebError::BadRequest(format!(
+            "The body is not a decision: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let changes = posted
+        .budget_changes
+        .into_iter()
+        .map(|c| concordat_app::BudgetRequest {
+            year: c.year,
+            service_line: c.service_line,
+            partner: c.partner,
+            locality: c.locality,
+            annual: c.annual,
+            phasing: c.phasing.unwrap_or_else(|| "even".into()),
+            client_income: concordat_core::Money::ZERO,
+            reason: c.reason.unwrap_or_else(|| posted.proposal.title.clone()),
+            authority: None,
+            delegated: None,
+            new_line: false,
+        })
+        .collect();
+    match concordat_app::governance::record_decision(
+        state.store.as_ref(),
+        &p.actor(),
+        &state.now(),
+        &a,
+        &posted.proposal,
+        changes,
+    )
+    .await
+    {
+        Ok(recorded) => Ok((StatusCode::CREATED, Json(json!(recorded))).into_response()),
+        Err(e) => {
+            let (field, message) =
+                match e.downcast::<concordat_app::governance::GovernanceRefusal>() {
+                    Ok(r) => (r.field.to_string(), r.message),
+                    Err(e) => match e.downcast::<concordat_app::BudgetRefusal>() {
+                        Ok(r) => (format!("budget_changes.{}", r.field), r.message),
+                        Err(e) => return Err(e.into()),
+                    },
+                };
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": "The decision does not stand", "detail": message, "field": field, "status": 422})),
+            )
+                .into_response())
+        }
+    }
+}
+
+async fn disputes(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(key): Path<String>,
+) -> ApiResult {
+    visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let today = state.today();
+    let list: Vec<Value> = concordat_app::governance::disputes(state.store.as_ref(), &key)
+        .await?
+        .into_iter()
+        .map(|d| json!({"overdue": d.overdue(today), "dispute": d}))
+        .collect();
+    Ok(Json(json!({"agreement": key, "disputes": list})).into_response())
+}
+
+async fn complaints(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(key): Path<String>,
+) -> ApiResult {
+    visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let today = state.today();
+    let list: Vec<Value> = concordat_app::governance::complaints(state.store.as_ref(), &key)
+        .await?
+        .into_iter()
+        .map(|c| json!({"overdue": c.overdue(today), "next_due": c.next_due().map(|(what, d)| json!({"what": what, "by": d})), "complaint": c}))
+        .collect();
+    Ok(Json(json!({"agreement": key, "complaints": list})).into_response())
+}
+
+async fn risks(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(key): Path<String>,
+) -> ApiResult {
+    visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let today = state.today();
+    let list: Vec<Value> = concordat_app::governance::risks(state.store.as_ref(), &key)
+        .await?
+        .into_iter()
+        .map(|r| json!({"score": r.score(), "rating": r.rating(), "review_overdue": r.review_overdue(today), "risk": r}))
+        .collect();
+    Ok(Json(json!({"agreement": key, "risks": list})).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct YearsQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+async fn calendar(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(key): Path<String>,
+    Query(q): Query<YearsQuery>,
+) -> ApiResult {
+    let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
+    let today = state.today();
+    let parse = |t: &str| {
+        t.parse::<concordat_core::FinancialYear>().map_err(|_| {
+            ApiError(WebError::BadRequest(format!(
+                "'{t}' is not a financial year like 2024/25"
+            )))
+        })
+    };
+    let from = match q.from.as_deref() {
+        Some(t) => parse(t)?,
+        None => concordat_app::governance::calendar_years(today).0,
+    };
+    let to = match q.to.as_deref() {
+        Some(t) => parse(t)?,
+        None => from.next(),
+    };
+    let items: Vec<Value> = concordat_app::governance::calendar(state.store.as_ref(), &a, from, to)
+        .await?
+        .into_iter()
+        .map(|o| json!({"due": o.due, "kind": o.kind, "title": o.title, "basis": o.basis, "fund": o.fund, "open": o.open, "overdue": o.overdue(today)}))
+        .collect();
+    Ok(Json(json!({"agreement": key, "from": from.to_string(), "to": to.to_string(), "obligations": items})).into_response())
 }

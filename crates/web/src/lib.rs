@@ -16,6 +16,7 @@ mod auth;
 mod cache;
 mod convert;
 mod error;
+mod governance;
 mod manage;
 mod pages;
 mod routes;
@@ -111,6 +112,7 @@ pub fn time_text(at: jiff::Timestamp) -> String {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::routes())
+        .merge(governance::routes())
         .merge(api::routes())
         .merge(assets::routes())
         .fallback(error::not_found)

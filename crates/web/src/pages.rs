@@ -672,6 +672,7 @@ async fn agreement_page(
         links.push(link("API tokens", format!("/agreements/{key}/tokens")));
     }
     page = page.section(section("Funds and work", "work").with(Block::Links(links)));
+    page = page.section(crate::governance::agreement_links(&key));
 
     // Parties and officers.
     let mut rows = Vec::new();
@@ -1698,13 +1699,16 @@ async fn calendar_page(
 ) -> Result<Response, WebError> {
     let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
     let (from, to) = calendar_years(&state, &a, &q).await?;
-    let items = concordat_core::obligations::obligations(&a, from, to);
+    let items = concordat_app::governance::calendar(state.store.as_ref(), &a, from, to).await?;
     let today = state.today();
     let next = items.iter().find(|o| o.due >= today).map(|o| o.due);
+    let overdue = items.iter().filter(|o| o.overdue(today)).count();
     let rows = items
         .iter()
         .map(|o| {
-            let when = if o.due < today {
+            let when = if o.overdue(today) {
+                cell("overdue").tag("red")
+            } else if o.due < today {
                 cell("past").tag("grey")
             } else if Some(o.due) == next {
                 cell("next").tag("blue")
@@ -1714,6 +1718,7 @@ async fn calendar_page(
             vec![
                 cell(o.due.to_string()),
                 when,
+                cell(o.kind.label()),
                 cell(o.title.clone()),
                 cell(o.basis.clone()),
             ]
@@ -1741,14 +1746,20 @@ async fn calendar_page(
         ))),
     );
     let mut list = section("Dates", "dates");
+    if overdue > 0 {
+        list.push(Block::Warning(format!(
+            "{overdue} item{} overdue: still waited on after its date.",
+            if overdue == 1 { " is" } else { "s are" }
+        )));
+    }
     if rows.is_empty() {
         list.push(Block::Para(
             "The agreement sets no dated obligations in these years.".into(),
         ));
     } else {
         list.push(Block::Table(table(
-            "Quarterly statements, annual returns, reviews and the end of the term",
-            vec![cell("Due"), cell("When"), cell("What"), cell("Why")],
+            "Statements and returns, the budget timetable, reviews, meetings, dispute and complaint deadlines, risk reviews and the end of the term",
+            vec![cell("Due"), cell("When"), cell("Kind"), cell("What"), cell("Why")],
             rows,
         )));
     }
@@ -1768,7 +1779,7 @@ async fn calendar_ics(
 ) -> Result<Response, WebError> {
     let a = visible_agreement(&state, &p, &key, Permission::Read).await?;
     let (from, to) = calendar_years(&state, &a, &q).await?;
-    let items = concordat_core::obligations::obligations(&a, from, to);
+    let items = concordat_app::governance::calendar(state.store.as_ref(), &a, from, to).await?;
     let stamp = (state.clock)().strftime("%Y%m%dT%H%M%SZ").to_string();
     Ok((
         [

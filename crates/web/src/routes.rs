@@ -43,6 +43,7 @@ pub(crate) struct Route {
 pub static ROUTES: std::sync::LazyLock<Vec<RouteDoc>> = std::sync::LazyLock::new(|| {
     crate::pages::ROUTES
         .iter()
+        .chain(crate::governance::ROUTES.iter())
         .chain(crate::api::ROUTES.iter())
         .map(|r| r.doc)
         .collect()
@@ -114,16 +115,23 @@ pub fn openapi_document() -> Value {
         if r.access == Access::Public {
             operation["security"] = json!([]);
         }
-        if r.method == "POST" {
+        if r.method == "POST" && r.path.ends_with("/imports") {
             // An import that cannot be made: bad rows (each listed) or a refusal.
             operation["responses"]["200"] =
                 json!({"description": "The same file was imported before; nothing was added"});
             operation["responses"]["422"] = json!({"description": "Nothing was imported: the bad rows, or why the file was refused"});
+        } else if r.method == "POST" {
+            operation["responses"]["422"] = json!({"description": "Refused, and nothing recorded: `detail` says why and `field` which field"});
         }
         if let Some(media) = r.body {
+            let schema = if media == "application/json" {
+                json!({"type": "object"})
+            } else {
+                json!({"type": "string", "format": "binary"})
+            };
             operation["requestBody"] = json!({
                 "required": true,
-                "content": { media: {"schema": {"type": "string", "format": "binary"}} }
+                "content": { media: {"schema": schema} }
             });
         }
         paths

@@ -104,6 +104,16 @@ impl App {
         self.send(r).await
     }
 
+    async fn api_json(&self, path: &str, token: &str, body: &serde_json::Value) -> Reply {
+        let r = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json");
+        self.send(r.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
     async fn api(&self, method: Method, path: &str, token: Option<&str>) -> Reply {
         let mut r = Request::builder().method(method).uri(path);
         if let Some(t) = token {
@@ -196,9 +206,50 @@ async fn app(url: &str) -> (App, BTreeMap<String, String>) {
     app_with(url, Config::default()).await
 }
 
+/// A held meeting of Hertfordshire's board with one paper, so the meeting routes can be
+/// walked: `MEETING`, paper 1.
+async fn board_meeting(store: &dyn Store) {
+    let file = concordat_io::parse_agreement("hertfordshire.toml", example("hertfordshire.toml"));
+    let agreement = file.agreement.expect("a valid example");
+    let meeting: concordat_core::proceedings::Meeting = serde_json::from_value(serde_json::json!({
+        "reference": MEETING,
+        "body": "jcpb",
+        "date": "2001-07-09",
+        "status": "held",
+        "attendance": [
+            {"name": "Cllr A", "partner": "county-council", "capacity": "member"},
+            {"name": "PCT member B", "partner": "pcts", "capacity": "member"}
+        ],
+        "agenda": [{"number": 1, "title": "Budget monitoring"}]
+    }))
+    .expect("a meeting");
+    let actor = Actor::new("test");
+    let at = "2026-01-01T00:00:00.000000Z";
+    concordat_app::governance::record_meeting(store, &actor, at, &agreement, &meeting, true)
+        .await
+        .expect("the meeting");
+    concordat_app::governance::add_paper(
+        store,
+        &actor,
+        at,
+        "hertfordshire",
+        concordat_app::governance::NewPaper {
+            meeting: MEETING,
+            title: "Finance report",
+            file_name: "finance.txt",
+            content: b"Month 3 position".to_vec(),
+        },
+    )
+    .await
+    .expect("the paper");
+}
+
+const MEETING: &str = "JCPB-2001-07";
+
 async fn app_with(url: &str, config: Config) -> (App, BTreeMap<String, String>) {
     let store: Arc<dyn Store> = Arc::from(concordat_store::open(url).await.expect("a store"));
     load(store.as_ref(), "hertfordshire.toml").await;
+    board_meeting(store.as_ref()).await;
     load(store.as_ref(), "trafford.toml").await;
     for (key, name) in [
         ("herts-cc", "Hertfordshire County Council"),
@@ -314,6 +365,8 @@ fn concrete(path: &str, job: &str) -> String {
     path.replace("{key}", "hertfordshire")
         .replace("{fund}", "mental-health")
         .replace("{job}", job)
+        .replace("{meeting}", MEETING)
+        .replace("{paper}", "1")
 }
 
 /// What a route must answer: `Ok` statuses for someone allowed; the refusal otherwise.
@@ -332,10 +385,15 @@ async fn page_request(app: &App, method: &str, path: &str, who: Option<&Browser>
     let csrf = who.map_or("", |b| b.csrf.as_str());
     match method {
         "GET" => app.get(path, cookie).await,
-        _ if path.ends_with("/imports") || path.ends_with("/versions") => match cookie {
-            Some(c) => app.post_multipart(path, c, &[("csrf", None, csrf)]).await,
-            None => app.post_form(path, None, "").await,
-        },
+        _ if path.ends_with("/imports")
+            || path.ends_with("/versions")
+            || path.ends_with("/papers") =>
+        {
+            match cookie {
+                Some(c) => app.post_multipart(path, c, &[("csrf", None, csrf)]).await,
+                None => app.post_form(path, None, "").await,
+            }
+        }
         _ => app.post_form(path, cookie, &format!("csrf={csrf}")).await,
     }
 }
@@ -918,7 +976,9 @@ async fn versions(url: &str) {
     );
     assert!(
         ics.body.starts_with("BEGIN:VCALENDAR\r\n")
-            && ics.body.matches("BEGIN:VEVENT").count() == 20,
+            // 20 statements and returns, the two budget-timetable steps for 2002/03 that
+            // fall in 2001/02, and the board's meeting.
+            && ics.body.matches("BEGIN:VEVENT").count() == 23,
         "{}",
         ics.body
     );
@@ -1307,6 +1367,7 @@ both_backends! {
     the_api_imports_all_or_nothing => api_import,
     behind_tls_cookies_are_secure_and_hsts_is_sent => behind_tls,
     changes_show_at_once_and_other_partnerships_stay_out => caches_and_other_partnerships,
+    decisions_are_checked_recorded_and_published => governance_pages,
 }
 
 #[test]
@@ -1319,7 +1380,362 @@ fn every_permission_is_held_by_some_role() {
         Permission::ClosePeriod,
         Permission::ChangeAgreement,
         Permission::ManageTokens,
+        Permission::RecordProceedings,
+        Permission::KeepRegisters,
+        Permission::ServeNotice,
     ] {
         assert!(Role::ALL.iter().any(|r| r.allows(p)), "{p:?}");
     }
+}
+
+/// A form body from its fields, each value encoded.
+fn form_of(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A board secretary records a meeting and its decisions through the pages: a refused one
+/// shows the reason and records nothing; one that stands is recorded with the budget change
+/// it authorises, appears in the log and its CSV, and on the public page if published. The
+/// API takes the same decisions from a token.
+async fn governance_pages(url: &str) {
+    let (app, tokens) = app(url).await;
+    let secretary = sign_in(&app, "board-secretary", PASSWORD)
+        .await
+        .ok()
+        .unwrap();
+    let pm = sign_in(&app, "pool-manager", PASSWORD).await.ok().unwrap();
+    let key = "hertfordshire";
+    // The meeting made in the setup has two members: not quorate, and the page says so.
+    let page = app
+        .get(
+            &format!("/agreements/{key}/meetings/{MEETING}"),
+            Some(&secretary.cookie),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("the quorum is 6"), "{}", page.body);
+    // A quorate meeting: four a side and a co-optee.
+    let attendance = (1..=4)
+        .map(|i| format!("Cllr {i} | county-council | member"))
+        .chain((1..=4).map(|i| format!("PCT member {i} | pcts | member")))
+        .chain(std::iter::once(
+            "Carers' representative | | co-opted".to_string(),
+        ))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let record = app
+        .post_form(
+            &format!("/agreements/{key}/meetings"),
+            Some(&secretary.cookie),
+            &form_of(&[
+                ("csrf", secretary.csrf.as_str()),
+                ("body", "jcpb"),
+                ("reference", "JCPB-2001-09"),
+                ("date", "2001-09-10"),
+                ("status", "held"),
+                ("attendance", attendance.as_str()),
+                ("declarations", "PCT member 4 | 2 | Director of a provider"),
+                ("agenda", "1 | Minutes\n2 | Budget revision: home care"),
+            ]),
+        )
+        .await;
+    assert_eq!(record.status, StatusCode::SEE_OTHER, "{}", record.body);
+    // A bad attendance line names the line and changes nothing.
+    let bad = app
+        .post_form(
+            &format!("/agreements/{key}/meetings"),
+            Some(&secretary.cookie),
+            &form_of(&[
+                ("csrf", secretary.csrf.as_str()),
+                ("body", "jcpb"),
+                ("reference", "X"),
+                ("date", "2001-09-11"),
+                ("attendance", "Someone | pcts | chairperson"),
+            ]),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.body
+            .contains("Attendance, line 1: &#39;chairperson&#39; is not a capacity")
+            || bad
+                .body
+                .contains("Attendance, line 1: 'chairperson' is not a capacity"),
+        "{}",
+        bad.body
+    );
+    assert_eq!(
+        app.store
+            .proceedings(key, concordat_store::ProceedingKind::Meeting)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // The pool manager sets the line's first budget, which needs no decision.
+    let set = app
+        .post_form(
+            &format!("/agreements/{key}/funds/mental-health/budgets"),
+            Some(&pm.cookie),
+            &form_of(&[
+                ("csrf", pm.csrf.as_str()),
+                ("year", "2001/02"),
+                ("service_line", "Home care"),
+                ("annual", "1200.00"),
+                ("phasing", "even"),
+                ("reason", "agreed"),
+                ("new_line", "yes"),
+            ]),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    // A revision with no authority is refused on the authority field.
+    let revise = |annual: &'static str, authority: &'static str, delegated: &'static str| {
+        let pm = pm.clone();
+        let app = &app;
+        async move {
+            app.post_form(
+                "/agreements/hertfordshire/funds/mental-health/budgets",
+                Some(&pm.cookie),
+                &form_of(&[
+                    ("csrf", pm.csrf.as_str()),
+                    ("year", "2001/02"),
+                    ("service_line", "Home care"),
+                    ("annual", annual),
+                    ("phasing", "even"),
+                    ("reason", "more packages"),
+                    ("authority", authority),
+                    ("delegated", delegated),
+                ]),
+            )
+            .await
+        }
+    };
+    let refused = revise("1300.00", "", "").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("href=\"#authority\""),
+        "the error summary links to the field"
+    );
+    // Under the pool manager's delegated authority (up to £50,000) it stands.
+    assert!(revise("1300.00", "", "pool_manager").await.status == StatusCode::SEE_OTHER);
+
+    let votes_all_for = (1..=4)
+        .map(|i| format!("Cllr {i} | for"))
+        .chain((1..=3).map(|i| format!("PCT member {i} | for")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let decide = |reference: &'static str,
+                  votes: String,
+                  amount: &'static str,
+                  changes: &'static str,
+                  published: &'static str| {
+        let s = secretary.clone();
+        let app = &app;
+        async move {
+            app.post_form(
+                "/agreements/hertfordshire/meetings/JCPB-2001-09/decisions",
+                Some(&s.cookie),
+                &form_of(&[
+                    ("csrf", s.csrf.as_str()),
+                    ("reference", reference),
+                    ("title", "Home care budget increase"),
+                    ("resolution", "Agreed"),
+                    ("level", "joint"),
+                    (
+                        "decision_type",
+                        if amount.is_empty() {
+                            "policy"
+                        } else {
+                            "budget-revision"
+                        },
+                    ),
+                    ("agenda_item", "2"),
+                    ("fund", "mental-health"),
+                    ("amount", amount),
+                    ("votes", votes.as_str()),
+                    ("budget_changes", changes),
+                    ("published", published),
+                ]),
+            )
+            .await
+        }
+    };
+    // Refused: the PCT member who declared an interest votes.
+    let refused = decide(
+        "JCPB-2001-09-2",
+        format!("{votes_all_for}\nPCT member 4 | for"),
+        "500.00",
+        "Home care | 1800.00",
+        "yes",
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .body
+            .contains("PCT member 4 declared an interest in this item and may not vote on it"),
+        "{}",
+        refused.body
+    );
+    // Refused: the co-optee votes.
+    let refused = decide(
+        "JCPB-2001-09-2",
+        format!("{votes_all_for}\nCarers' representative | for"),
+        "500.00",
+        "Home care | 1800.00",
+        "yes",
+    )
+    .await;
+    assert!(
+        refused
+            .body
+            .contains("co-opted members take part but never vote"),
+        "{}",
+        refused.body
+    );
+    // Refused: the change is more than the decision authorises.
+    let refused = decide(
+        "JCPB-2001-09-2",
+        votes_all_for.clone(),
+        "400.00",
+        "Home care | 1800.00",
+        "yes",
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .body
+            .contains("authorises budget changes of up to 40000 pence"),
+        "{}",
+        refused.body
+    );
+    let decided_before = app.store.decisions(key).await.unwrap().len();
+    assert_eq!(
+        decided_before, 1,
+        "only the pool manager's delegated decision"
+    );
+    // It stands: recorded with its budget change.
+    let ok = decide(
+        "JCPB-2001-09-2",
+        votes_all_for.clone(),
+        "500.00",
+        "Home care | 1800.00",
+        "yes",
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let lines = app
+        .store
+        .budgets(key, Some("mental-health"), 2001)
+        .await
+        .unwrap();
+    let home = lines
+        .iter()
+        .find(|l| l.service_line == "Home care")
+        .unwrap();
+    assert_eq!(
+        (home.revision, home.period_amounts_pence.iter().sum::<i64>()),
+        (3, 180_000)
+    );
+    // A decision kept to the partners.
+    assert_eq!(
+        decide("JCPB-2001-09-3", votes_all_for.clone(), "", "", "no")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+
+    let log = app
+        .get(
+            &format!("/agreements/{key}/decisions?q=budget+revision"),
+            Some(&secretary.cookie),
+        )
+        .await;
+    assert!(
+        log.body.contains("JCPB-2001-09-2")
+            && log
+                .body
+                .contains("8 voting members present, quorum 6 with each partner")
+            && !log.body.contains("JCPB-2001-09-3"),
+        "{}",
+        log.body
+    );
+    let csv = app
+        .get(
+            &format!("/agreements/{key}/decisions.csv"),
+            Some(&secretary.cookie),
+        )
+        .await;
+    assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert!(
+        csv.body
+            .contains("JCPB-2001-09-2,2001-09-10,joint,budget-revision,"),
+        "{}",
+        csv.body
+    );
+    // The public page needs no sign-in and shows only what is published.
+    let public = app.get(&format!("/public/{key}/decisions"), None).await;
+    assert_eq!(public.status, StatusCode::OK);
+    assert!(
+        public.body.contains("JCPB-2001-09-2") && !public.body.contains("JCPB-2001-09-3"),
+        "{}",
+        public.body
+    );
+    assert!(
+        !public.body.contains("DEL-"),
+        "the pool manager's decision is not published"
+    );
+    assert_eq!(
+        app.get("/public/no-such-partnership/decisions", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The API: a refusal names the field; a viewer's token may not record.
+    let proposal = serde_json::json!({
+        "reference": "JCPB-2001-09-4",
+        "title": "Reablement pilot",
+        "resolution": "Agreed",
+        "level": "joint",
+        "decision_type": "policy",
+        "meeting": "JCPB-2001-09",
+        "votes": [{"member": "Carers' representative", "choice": "for"}],
+    });
+    let path = format!("/api/v1/agreements/{key}/decisions");
+    let r = app
+        .api_json(&path, &tokens["hertfordshire:board_secretary"], &proposal)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["field"], "votes", "{v}");
+    let r = app
+        .api_json(&path, &tokens["hertfordshire:viewer"], &proposal)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let mut fine = proposal.clone();
+    fine["votes"] =
+        serde_json::json!(
+            (1..=4)
+                .map(|i| serde_json::json!({"member": format!("Cllr {i}"), "choice": "for"}))
+                .chain((1..=3).map(
+                    |i| serde_json::json!({"member": format!("PCT member {i}"), "choice": "for"})
+                ))
+                .collect::<Vec<_>>()
+        );
+    let r = app
+        .api_json(&path, &tokens["hertfordshire:board_secretary"], &fine)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let listed = app
+        .api(Method::GET, &path, Some(&tokens["hertfordshire:viewer"]))
+        .await;
+    assert!(listed.body.contains("JCPB-2001-09-4"), "{}", listed.body);
 }
