@@ -1,4 +1,5 @@
-//! `concordat calendar`: what an agreement promises with a date, as a table or an iCalendar
+//! `concordat calendar`: what an agreement promises with a date, and what its records do
+//! (meetings, dispute steps, complaints, risk reviews, notice), as a table or an iCalendar
 //! file to import into a calendar application.
 
 use std::path::PathBuf;
@@ -6,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use concordat_core::FinancialYear;
-use concordat_core::obligations::obligations;
+use jiff::civil::Date;
 
-use crate::{DatabaseArgs, open};
+use crate::{DatabaseArgs, open, today};
 
 #[derive(clap::Args)]
 pub(crate) struct CalendarArgs {
@@ -27,6 +28,9 @@ pub(crate) struct CalendarArgs {
     /// Where to write the .ics file (default: standard output).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// The day to judge what is overdue by, in the table (YYYY-MM-DD); today by default.
+    #[arg(long)]
+    as_at: Option<Date>,
     #[command(flatten)]
     db: DatabaseArgs,
 }
@@ -36,7 +40,8 @@ pub(crate) async fn calendar_cmd(args: CalendarArgs) -> Result<ExitCode> {
     let agreement =
         concordat_app::finance::stored_agreement(store.as_ref(), &args.agreement).await?;
     let to = args.to.unwrap_or(args.from);
-    let items = obligations(&agreement, args.from, to);
+    let items =
+        concordat_app::governance::calendar(store.as_ref(), &agreement, args.from, to).await?;
     match args.format.as_str() {
         "ics" => {
             let stamp = jiff::Timestamp::now()
@@ -59,8 +64,12 @@ pub(crate) async fn calendar_cmd(args: CalendarArgs) -> Result<ExitCode> {
                     agreement.id, args.from
                 );
             }
+            let as_at = args.as_at.unwrap_or_else(today);
             for o in &items {
-                println!("{}  {}  ({})", o.due, o.title, o.basis);
+                // Open records past their date (a dispute step, a complaint, a risk review)
+                // are what someone has to act on.
+                let overdue = if o.overdue(as_at) { "  [overdue]" } else { "" };
+                println!("{}  {}  ({}){overdue}", o.due, o.title, o.basis);
             }
         }
     }

@@ -22,8 +22,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod accounts_cmd;
 mod calendar_cmd;
 mod demo;
+mod governance_cmd;
 mod money_cmds;
 mod payments_cmd;
+mod register_cmd;
 mod summarize;
 mod summary;
 
@@ -104,8 +106,28 @@ enum Command {
         db: DatabaseArgs,
     },
     /// What an agreement promises with a date (quarterly statements, annual returns, reviews,
-    /// the end of its term), as a table or an iCalendar file.
+    /// the end of its term) and what its records do (meetings, dispute steps, complaints, risk
+    /// reviews, notice), as a table or an iCalendar file.
     Calendar(calendar_cmd::CalendarArgs),
+    /// Meetings of the partnership's bodies: attendance, declarations, agenda and papers.
+    #[command(subcommand)]
+    Meeting(governance_cmd::MeetingCommand),
+    /// Decisions, checked against the meeting, the body's terms and the scheme of delegation,
+    /// with the budget changes they authorise; and the decision log.
+    #[command(subcommand)]
+    Decision(governance_cmd::DecisionCommand),
+    /// Disputes between the partners, on the agreement's escalation ladder.
+    #[command(subcommand)]
+    Dispute(register_cmd::DisputeCommand),
+    /// Complaints and compliments under the joint protocol.
+    #[command(subcommand)]
+    Complaint(register_cmd::ComplaintCommand),
+    /// The partnership's risk register.
+    #[command(subcommand)]
+    Risk(register_cmd::RiskCommand),
+    /// Notice to end the agreement, and the final statement of a pooled fund on exit.
+    #[command(subcommand)]
+    Exit(register_cmd::ExitCommand),
     /// Organisations users belong to, and the partners they are in each partnership.
     #[command(subcommand)]
     Org(accounts_cmd::OrgCommand),
@@ -293,6 +315,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             accounts_cmd::serve(store, &bind, behind_tls, json_logs).await
         }),
         Command::Calendar(args) => runtime()?.block_on(calendar_cmd::calendar_cmd(args)),
+        Command::Meeting(c) => runtime()?.block_on(governance_cmd::meeting_cmd(c)),
+        Command::Decision(c) => runtime()?.block_on(governance_cmd::decision_cmd(c)),
+        Command::Dispute(c) => runtime()?.block_on(register_cmd::dispute_cmd(c)),
+        Command::Complaint(c) => runtime()?.block_on(register_cmd::complaint_cmd(c)),
+        Command::Risk(c) => runtime()?.block_on(register_cmd::risk_cmd(c)),
+        Command::Exit(c) => runtime()?.block_on(register_cmd::exit_cmd(c)),
         Command::Org(c) => runtime()?.block_on(accounts_cmd::org_cmd(c)),
         Command::User(c) => runtime()?.block_on(accounts_cmd::user_cmd(c)),
         Command::Token(c) => runtime()?.block_on(accounts_cmd::token_cmd(c)),

@@ -1072,7 +1072,7 @@ fn settle_csv(s: &Settlement) -> String {
     out
 }
 
-fn settle_table(agreement: &Agreement, s: &Settlement) -> String {
+pub(crate) fn settle_table(agreement: &Agreement, s: &Settlement) -> String {
     let mut out = String::new();
     let host = finance::partner_name(agreement, &s.host);
     let _ = writeln!(

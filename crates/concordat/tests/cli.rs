@@ -415,6 +415,49 @@ fn the_obligations_calendar_imports_into_a_calendar_application() {
         table.contains("2001-10-31  Quarterly statement, Mental health pooled budget, 2001/02-Q2"),
         "{table}"
     );
+    // The records' dates go in too: a meeting scheduled, and two risks due for review on
+    // one day (their events must keep apart UIDs).
+    std::fs::write(
+        dir.join("meeting.toml"),
+        "reference = \"JCPB-2002-01\"\nbody = \"jcpb\"\ndate = 2002-01-15\nstatus = \"scheduled\"\n",
+    )
+    .unwrap();
+    let mut records = vec![vec![
+        "meeting",
+        "record",
+        "--agreement",
+        "hertfordshire",
+        "--file",
+        "meeting.toml",
+    ]];
+    for (reference, title) in [("R1", "Placements overspend"), ("R2", "Staff turnover")] {
+        records.push(vec![
+            "risk",
+            "add",
+            "--agreement",
+            "hertfordshire",
+            "--reference",
+            reference,
+            "--title",
+            title,
+            "--owner",
+            "Pool manager",
+            "--likelihood",
+            "3",
+            "--impact",
+            "4",
+            "--review-on",
+            "2002-03-31",
+        ]);
+    }
+    for args in records {
+        let out = concordat(&[&args[..], &["--database", &db]].concat(), &dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let ics = dir.join("h.ics");
     let wrote = concordat(
         &[
@@ -472,9 +515,10 @@ print(len(events), first['DTSTART'].dt.isoformat(), str(first['SUMMARY']))
         String::from_utf8_lossy(&out.stderr)
     );
     let said = String::from_utf8_lossy(&out.stdout).to_string();
-    // Two years: 32 statements and 8 annual returns.
+    // Two years: 32 statements, 8 annual returns, 4 dates of the budget-setting timetable,
+    // the meeting and the two risk reviews.
     assert!(
-        said.starts_with("40 2001-07-31 Quarterly statement, "),
+        said.starts_with("47 2001-07-31 Quarterly statement, "),
         "{said}"
     );
     let _ = std::fs::remove_dir_all(&dir);
