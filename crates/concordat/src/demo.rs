@@ -1,4 +1,5 @@
-//! `concordat demo`: a fresh embedded database with the example agreements loaded.
+//! `concordat demo`: a fresh embedded database with the example agreements loaded, a year of
+//! ledger for their funds, and their bodies' meetings and decisions.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -56,6 +57,7 @@ pub async fn run(database_file: &Path, serve_on: Option<&str>) -> Result<ExitCod
         .join("concordat-demo-ledgers");
     demo_ledgers(store.as_ref(), &actor, &ledgers).await?;
     demo_aligned(store.as_ref(), &actor, &ledgers).await?;
+    crate::demo_governance::run(store.as_ref(), &actor).await?;
     let report = store.verify_audit().await?;
     println!(
         "Audit chain: {} records, {}.",
@@ -80,6 +82,11 @@ pub async fn run(database_file: &Path, serve_on: Option<&str>) -> Result<ExitCod
     );
     println!(
         "  concordat monitor --agreement halton-st-helens --period 2008/09-P09 --by partner --database {url}"
+    );
+    println!("  concordat decision list --agreement hertfordshire --database {url}");
+    println!("  concordat meeting show --agreement hertfordshire --meeting JCPB-2001-10 --database {url}");
+    println!(
+        "  concordat calendar --agreement halton-st-helens --from 2008/09 --database {url}"
     );
     let Some(bind) = serve_on else {
         return Ok(ExitCode::SUCCESS);
@@ -403,7 +410,7 @@ async fn demo_ledgers(
 /// The Halton and St Helens lead-commissioning partners' own budget lines for the demo:
 /// (partner, service line, annual budget in pounds, localities its spend is in). The document
 /// gives no figures (its section 8 was left out), so these are illustrative.
-const ALIGNED_LINES: [(&str, &str, i64, &[&str]); 7] = [
+pub(crate) const ALIGNED_LINES: [(&str, &str, i64, &[&str]); 7] = [
     ("halton", "Older people", 14_200_000, &["halton"]),
     ("halton", "Learning disability", 9_600_000, &["halton"]),
     ("st-helens", "Older people", 18_900_000, &["st-helens"]),

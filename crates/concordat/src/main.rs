@@ -22,6 +22,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod accounts_cmd;
 mod calendar_cmd;
 mod demo;
+mod demo_governance;
 mod governance_cmd;
 mod money_cmds;
 mod payments_cmd;

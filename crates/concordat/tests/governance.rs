@@ -1,7 +1,7 @@
 //! Governance through the `concordat` command, as a board secretary scripts it: meetings and
 //! decisions recorded from files, refusals that name the field and write nothing, the decision
-//! log as CSV, the registers, notice and the exit statement, and the calendar with what is
-//! overdue. Database cases run on SQLite and on PostgreSQL.
+//! log as CSV, the registers, notice and the exit statement, the calendar with what is
+//! overdue, and the demo's governance. Database cases run on SQLite and on PostgreSQL.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -948,3 +948,163 @@ both_backends!(
     the_registers_notice_and_exit,
     the_exit_statement_settles_under_the_exit_terms,
 );
+
+/// The demo's own database (always SQLite): the seed bodies' meetings and decisions are there.
+#[test]
+fn the_demo_records_the_seed_bodies_meetings_and_decisions() {
+    let dir = scratch("demo");
+    let demo = Command::new(env!("CARGO_BIN_EXE_concordat"))
+        .args(["demo", "--no-serve", "--database-file", "demo.db"])
+        .current_dir(&dir)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let printed = ok(demo);
+    for line in [
+        "hertfordshire: 2 meetings (1 held, 1 scheduled), 3 decisions",
+        "trafford: 1 meeting (1 held, 0 scheduled), 3 decisions",
+        "halton-st-helens: 2 meetings (2 held, 0 scheduled), 1 decision, 1 dispute, 2 complaints or compliments, 2 risks",
+    ] {
+        assert!(printed.contains(line), "{line:?} in\n{printed}");
+    }
+    let db = "sqlite:demo.db";
+    let csv = |key: &str| {
+        ok(run(
+            &["decision", "list", "--agreement", key, "--format", "csv"],
+            &dir,
+            db,
+        ))
+    };
+    let hertfordshire = csv("hertfordshire");
+    assert!(
+        hertfordshire.contains("JCPB-2001-10-03,2001-10-16,joint,virement,"),
+        "{hertfordshire}"
+    );
+    assert!(
+        hertfordshire.contains(",mental-health,60000.00,16,0,0,"),
+        "{hertfordshire}"
+    );
+    assert!(
+        hertfordshire.contains("JCPB-2001-10-04,2001-10-16,joint,policy,"),
+        "{hertfordshire}"
+    );
+    // The member who declared an interest in item 4 did not vote on it.
+    assert!(hertfordshire.contains(",15,0,0,"), "{hertfordshire}");
+    assert!(
+        hertfordshire.lines().any(|l| l.starts_with("DEL-")
+            && l.contains(",delegated,budget-revision,")
+            && l.contains(",pool_manager,")
+            && l.contains(",20000.00,")),
+        "{hertfordshire}"
+    );
+    let trafford = csv("trafford");
+    for expected in [
+        "JCEG-2014-06-02,2014-06-12,joint,policy,",
+        "TC-EXEC-2014-07,2014-07-21,reserved,policy,",
+        "CD-CFW-2014-09,2014-08-28,delegated,policy,",
+        ",\"Corporate Director, Children, Families and Well-being, Trafford Council\",",
+    ] {
+        assert!(trafford.contains(expected), "{expected:?} in\n{trafford}");
+    }
+    // The virement moved budget between the two lines from P07; the pool manager's revision
+    // is on a third.
+    let budgets = ok(run(
+        &[
+            "budget",
+            "list",
+            "--agreement",
+            "hertfordshire",
+            "--fund",
+            "mental-health",
+            "--year",
+            "2001/02",
+        ],
+        &dir,
+        db,
+    ));
+    let revised: Vec<&str> = budgets
+        .lines()
+        .filter(|l| l.trim_end().ends_with(" 2"))
+        .map(|l| l.split("  ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        revised,
+        ["Equipment", "Reablement", "Residential placements"],
+        "{budgets}"
+    );
+    let meetings = ok(run(
+        &["meeting", "list", "--agreement", "hertfordshire"],
+        &dir,
+        db,
+    ));
+    // Reference, date, status, present, decisions.
+    let held: Vec<&str> = meetings
+        .lines()
+        .find(|l| l.starts_with("JCPB-2001-10 "))
+        .map(|l| l.split_whitespace().take(5).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        held,
+        ["JCPB-2001-10", "2001-10-16", "held", "19", "2"],
+        "{meetings}"
+    );
+    assert!(
+        meetings.contains("JCPB-2002-01 2002-01-15 scheduled"),
+        "{meetings}"
+    );
+    let boards = ok(run(
+        &[
+            "meeting",
+            "show",
+            "--agreement",
+            "halton-st-helens",
+            "--meeting",
+            "HSH-OPB-2008-11",
+        ],
+        &dir,
+        db,
+    ));
+    assert!(
+        boards.contains("older-people-budgets-2008-09.csv"),
+        "{boards}"
+    );
+    assert!(boards.contains("HSH-OPB-2008-11-02 (item 2)"), "{boards}");
+    let calendar = ok(run(
+        &[
+            "calendar",
+            "--agreement",
+            "halton-st-helens",
+            "--from",
+            "2008/09",
+        ],
+        &dir,
+        db,
+    ));
+    for expected in [
+        "2008-11-27  St Helens and Halton Older People Partnership Boards (HSH-OPB-2008-11)",
+        "Dispute HSH-D-2008-01: Good-faith discussion between the partners — time limit",
+        "Review risk HSH-R-01",
+    ] {
+        assert!(calendar.contains(expected), "{expected:?} in\n{calendar}");
+    }
+    assert!(calendar.contains("[overdue]"), "{calendar}");
+    let hertfordshire_calendar = ok(run(
+        &[
+            "calendar",
+            "--agreement",
+            "hertfordshire",
+            "--from",
+            "2001/02",
+        ],
+        &dir,
+        db,
+    ));
+    assert!(
+        hertfordshire_calendar.contains(
+            "2002-01-15  Joint Commissioning Partnership Board (JCPB-2002-01)  (scheduled)"
+        ),
+        "{hertfordshire_calendar}"
+    );
+    ok(run(&["audit", "verify"], &dir, db));
+    let _ = std::fs::remove_dir_all(&dir);
+}
