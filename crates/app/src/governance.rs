@@ -833,6 +833,124 @@ pub async fn exit_statement(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Contribution variations
+
+/// A contribution that a new version of the agreement changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContributionChange {
+    pub fund: String,
+    pub partner: String,
+    pub year: FinancialYear,
+    pub before: Money,
+    pub after: Money,
+}
+
+/// The contributions (by fund, partner and year, one-off and recurrent added together) that
+/// differ between two versions.
+pub fn contribution_changes(old: &Agreement, new: &Agreement) -> Vec<ContributionChange> {
+    use std::collections::BTreeMap;
+    let totals = |a: &Agreement| {
+        let mut t: BTreeMap<(String, String, FinancialYear), i64> = BTreeMap::new();
+        for f in &a.funds {
+            for c in &f.contributions {
+                *t.entry((f.id.clone(), c.partner.clone(), c.year)).or_default() += c.amount.pence();
+            }
+        }
+        t
+    };
+    let (before, after) = (totals(old), totals(new));
+    let mut keys: Vec<_> = before.keys().chain(after.keys()).cloned().collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| {
+            let b = before.get(&k).copied().unwrap_or(0);
+            let a = after.get(&k).copied().unwrap_or(0);
+            (a != b).then(|| ContributionChange {
+                fund: k.0,
+                partner: k.1,
+                year: k.2,
+                before: Money::from_pence(b),
+                after: Money::from_pence(a),
+            })
+        })
+        .collect()
+}
+
+/// Loads a new version of an agreement file. If it changes contributions, it needs the
+/// contribution-variation decision that authorised them (`authority`, a reference in the
+/// decision log), whose amount covers the changes and whose fund, if it names one, is theirs;
+/// it is refused otherwise, on the field `authority`, and nothing is written.
+pub async fn load_version(
+    store: &dyn Store,
+    actor: &Actor,
+    at: &str,
+    file: &concordat_io::AgreementFile,
+    agreement: &Agreement,
+    authority: Option<String>,
+) -> Result<concordat_store::LoadOutcome> {
+    let authority = authority.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
+    if let Some(stored) = store.get_agreement(&agreement.id).await? {
+        let old: Agreement = serde_json::from_value(stored.model_json)
+            .context("the stored agreement cannot be read")?;
+        let changes = contribution_changes(&old, agreement);
+        if !changes.is_empty() {
+            let listed: Vec<String> = changes
+                .iter()
+                .map(|c| format!("{} {} {}: {} to {}", c.fund, c.partner, c.year, c.before, c.after))
+                .collect();
+            let Some(reference) = &authority else {
+                return Err(refused(
+                    "authority",
+                    format!(
+                        "This version varies contributions ({}); give the reference of the contribution-variation decision that authorised it",
+                        listed.join("; ")
+                    ),
+                ));
+            };
+            let decision = decisions(store, &agreement.id)
+                .await?
+                .into_iter()
+                .find(|d| &d.decision.reference == reference)
+                .ok_or_else(|| refused("authority", format!("There is no decision {reference} in the decision log")))?;
+            if decision.decision.decision_type != DecisionType::ContributionVariation.as_str() {
+                return Err(refused(
+                    "authority",
+                    format!("Decision {reference} is a {}, not a contribution variation", decision.decision.decision_type),
+                ));
+            }
+            if let Some(fund) = &decision.decision.fund
+                && let Some(other) = changes.iter().find(|c| &c.fund != fund)
+            {
+                return Err(refused(
+                    "authority",
+                    format!("Decision {reference} is about fund {fund}, but the version also varies {}", other.fund),
+                ));
+            }
+            let total: i64 = changes.iter().map(|c| (c.after.pence() - c.before.pence()).abs()).sum();
+            let authorised = decision.decision.amount_pence.unwrap_or(0);
+            if total > authorised {
+                return Err(refused(
+                    "authority",
+                    format!(
+                        "Decision {reference} authorises variations of up to {}; this version varies contributions by {} in all ({})",
+                        Money::from_pence(authorised),
+                        Money::from_pence(total),
+                        listed.join("; ")
+                    ),
+                ));
+            }
+        }
+    }
+    let mut load = crate::agreement_load(file, agreement)?;
+    load.authority = authority;
+    store
+        .load_agreement(actor, at, load)
+        .await
+        .map_err(|e| store_refusal("authority", e))
+}
+
+// ---------------------------------------------------------------------------------------------
 // The calendar
 
 /// Everything with a date, from the agreement and from the records, for the financial years

@@ -487,5 +487,6 @@ pub fn agreement_load(
                 kind: p.kind.label().to_string(),
             })
             .collect(),
+        authority: None,
     })
 }

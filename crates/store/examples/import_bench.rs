@@ -61,6 +61,7 @@ async fn main() {
                 source_sha256: "bench".into(),
                 model_json: serde_json::json!({}),
                 partners: vec![],
+                authority: None,
             },
         )
         .await

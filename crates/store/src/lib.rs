@@ -83,6 +83,9 @@ pub struct AgreementLoad {
     pub model_json: Value,
     /// The partners named in this version; they replace the stored partners.
     pub partners: Vec<PartnerRow>,
+    /// The contribution-variation decision (its reference in the decision log) behind a
+    /// version that changes contributions; the store refuses a reference that is not one.
+    pub authority: Option<String>,
 }
 
 /// A partner to a partnership. `partner_id` is unique within its partnership only.
@@ -152,6 +155,8 @@ pub struct VersionInfo {
     pub source_path: String,
     pub loaded_at: String,
     pub loaded_by: String,
+    /// The decision that authorised the version's changes to contributions, if any.
+    pub authority: Option<String>,
 }
 
 /// The store: the same behaviour over SQLite and PostgreSQL.

@@ -634,6 +634,32 @@ pub(crate) async fn use_decision(
     Ok(())
 }
 
+/// Refuses `reference` unless it is a decision of kind `kind` in the partnership's log.
+pub(crate) async fn check_decision_kind(
+    tx: &mut Tx,
+    key: &str,
+    reference: &str,
+    kind: &str,
+    doing: &str,
+) -> Result<(), StoreError> {
+    let row = tx
+        .fetch_optional(
+            "SELECT decision_type FROM decision WHERE partnership_key = $1 AND reference = $2",
+            &[Arg::Text(key), Arg::Text(reference)],
+        )
+        .await
+        .map_err(failed(doing))?;
+    match row.map(|r| r.text("decision_type")).transpose().map_err(failed(doing))? {
+        None => Err(StoreError::Invalid(format!(
+            "there is no decision {reference:?} in the decision log of {key}"
+        ))),
+        Some(t) if t != kind => Err(StoreError::Invalid(format!(
+            "decision {reference} is a {t}, not a {kind}"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
 pub(crate) async fn decisions(pool: &Pool, key: &str) -> Result<Vec<StoredDecision>, StoreError> {
     pool.fetch_all(
         &format!("SELECT {DECISION_COLUMNS} FROM decision WHERE partnership_key = $1"),

@@ -490,11 +490,15 @@ async fn apply_load(
         }
     };
 
+    if let Some(reference) = &load.authority {
+        proceedings::check_decision_kind(tx, key, reference, "contribution-variation", doing)
+            .await?;
+    }
     tx.execute(
         "INSERT INTO agreement_version \
            (partnership_key, version, source_sha256, source_path, source_text, model_json, \
-            loaded_at, loaded_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            loaded_at, loaded_by, authority) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
             Arg::Text(key),
             Arg::Int(version),
@@ -504,6 +508,7 @@ async fn apply_load(
             Arg::Text(&model_json),
             Arg::Text(at),
             Arg::Text(&actor.name),
+            Arg::OptText(load.authority.as_deref()),
         ],
     )
     .await
@@ -728,7 +733,7 @@ impl Store for SqlStore {
         let versions = self
             .pool
             .fetch_all(
-                "SELECT version, source_sha256, source_path, loaded_at, loaded_by \
+                "SELECT version, source_sha256, source_path, loaded_at, loaded_by, authority \
                  FROM agreement_version WHERE partnership_key = $1 ORDER BY version",
                 &[Arg::Text(key)],
             )
@@ -742,6 +747,7 @@ impl Store for SqlStore {
                     source_path: v.text("source_path")?,
                     loaded_at: v.text("loaded_at")?,
                     loaded_by: v.text("loaded_by")?,
+                    authority: v.opt_text("authority")?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()

@@ -287,6 +287,7 @@ fn agreement(key: &str, text: &str, partners: Vec<PartnerRow>) -> AgreementLoad 
                 .collect::<Vec<_>>(),
         }),
         partners,
+        authority: None,
     }
 }
 

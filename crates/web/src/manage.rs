@@ -1257,7 +1257,7 @@ pub(crate) async fn version_upload(
     let text = text.filter(|t| !t.is_empty()).ok_or_else(|| {
         WebError::BadRequest("Select the new version of the agreement file".into())
     })?;
-    version_preview(&state, &p, &a, &file_name, &text).await
+    version_preview(&state, &p, &a, &file_name, &text, None).await
 }
 
 async fn version_preview(
@@ -1266,6 +1266,7 @@ async fn version_preview(
     a: &concordat_core::Agreement,
     file_name: &str,
     text: &str,
+    authority_error: Option<(String, String)>,
 ) -> Result<Response, WebError> {
     let key = &a.id;
     let stored = state
@@ -1305,17 +1306,57 @@ async fn version_preview(
                 .with(Block::Code(diff)),
             );
             if errors.is_empty() && text != stored.source_text {
-                page = page.section(section("Accept it", "accept").with(Block::Form(post_form(
+                let changes = parsed
+                    .agreement
+                    .as_ref()
+                    .map(|new| concordat_app::governance::contribution_changes(a, new))
+                    .unwrap_or_default();
+                let mut accept = section("Accept it", "accept");
+                let mut fields = vec![
+                    field("source", "", FieldKind::Hidden).value(text),
+                    field("file_name", "", FieldKind::Hidden).value(file_name),
+                    field("based_on", "", FieldKind::Hidden).value(stored.source_sha256.clone()),
+                ];
+                if !changes.is_empty() {
+                    accept.push(Block::Table(table(
+                        "Contributions this version varies",
+                        vec![
+                            cell("Fund"),
+                            cell("Partner"),
+                            cell("Year"),
+                            num("Now"),
+                            num("In this version"),
+                        ],
+                        changes
+                            .iter()
+                            .map(|c| {
+                                vec![
+                                    cell(c.fund.clone()),
+                                    cell(c.partner.clone()),
+                                    cell(c.year.to_string()),
+                                    num(c.before.to_string()),
+                                    num(c.after.to_string()),
+                                ]
+                            })
+                            .collect(),
+                    )));
+                    fields.push(
+                        field("authority", "The contribution-variation decision that authorised it", FieldKind::Text)
+                            .hint("Its reference in the decision log; the decision's amount must cover the variations")
+                            .error(authority_error.as_ref().map(|(m, _)| m.clone())),
+                    );
+                }
+                if let Some(e) = authority_error {
+                    page.errors.push(e);
+                    status = StatusCode::UNPROCESSABLE_ENTITY;
+                }
+                accept.push(Block::Form(post_form(
                     format!("/agreements/{key}/versions/accept"),
                     p.csrf_token(),
                     "Accept as the new version",
-                    vec![
-                            field("source", "", FieldKind::Hidden).value(text),
-                            field("file_name", "", FieldKind::Hidden).value(file_name),
-                            field("based_on", "", FieldKind::Hidden)
-                                .value(stored.source_sha256.clone()),
-                        ],
-                ))));
+                    fields,
+                )));
+                page = page.section(accept);
             } else if !errors.is_empty() {
                 status = StatusCode::BAD_REQUEST;
             }
@@ -1409,6 +1450,8 @@ pub(crate) struct AcceptForm {
     file_name: String,
     #[serde(default)]
     based_on: String,
+    #[serde(default)]
+    authority: String,
 }
 
 pub(crate) async fn version_accept(
@@ -1432,15 +1475,34 @@ pub(crate) async fn version_accept(
     let file = concordat_io::parse_agreement(&form.file_name, form.source.clone());
     let new = match &file.agreement {
         Some(new) if file.is_valid() && new.id == a.id => new.clone(),
-        _ => return version_preview(&state, &p, &a, &form.file_name, &form.source).await,
+        _ => return version_preview(&state, &p, &a, &form.file_name, &form.source, None).await,
     };
-    let load = concordat_app::agreement_load(&file, &new)?;
-    let outcome = state
-        .store
-        .load_agreement(&p.actor(), &state.now(), load)
-        .await?;
-    let _ = outcome;
-    Ok(Redirect::to(&format!("/agreements/{key}#versions")).into_response())
+    let loaded = concordat_app::governance::load_version(
+        state.store.as_ref(),
+        &p.actor(),
+        &state.now(),
+        &file,
+        &new,
+        Some(form.authority.clone()),
+    )
+    .await;
+    match loaded {
+        Ok(_) => Ok(Redirect::to(&format!("/agreements/{key}#versions")).into_response()),
+        Err(e) => match e.downcast::<concordat_app::governance::GovernanceRefusal>() {
+            Ok(r) => {
+                version_preview(
+                    &state,
+                    &p,
+                    &a,
+                    &form.file_name,
+                    &form.source,
+                    Some((r.message, r.field.to_string())),
+                )
+                .await
+            }
+            Err(e) => Err(WebError::Internal(e)),
+        },
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -964,6 +964,7 @@ async fn agreement_page(
             cell("By"),
             cell("File"),
             cell("SHA-256"),
+            cell("Authorised by"),
         ],
         stored
             .versions
@@ -976,6 +977,7 @@ async fn agreement_page(
                     cell(v.loaded_by.clone()),
                     cell(crate::views::file_name(&v.source_path)),
                     cell(v.source_sha256[..12.min(v.source_sha256.len())].to_string()),
+                    cell(v.authority.clone().unwrap_or_default()),
                 ]
             })
             .collect(),

@@ -1089,6 +1089,121 @@ async fn versions(url: &str) {
             .current_version,
         2
     );
+
+    // A version that varies a contribution needs the contribution-variation decision behind
+    // it: refused without one, refused with one too small, accepted with one that covers it.
+    let varied = changed.replacen("amount = \"£12,500,000\"", "amount = \"£12,600,000\"", 1);
+    assert_ne!(varied, changed);
+    let preview = app
+        .post_multipart(
+            "/agreements/hertfordshire/versions",
+            &secretary.cookie,
+            &[
+                ("csrf", None, &secretary.csrf),
+                ("file", Some("hertfordshire.toml"), &varied),
+            ],
+        )
+        .await;
+    assert!(
+        preview.body.contains("Contributions this version varies"),
+        "{}",
+        preview.body
+    );
+    let based_on = app
+        .store
+        .get_agreement("hertfordshire")
+        .await
+        .unwrap()
+        .unwrap()
+        .source_sha256;
+    let accept = |authority: &str| {
+        format!(
+            "csrf={}&source={}&file_name=hertfordshire.toml&based_on={based_on}&authority={authority}",
+            secretary.csrf,
+            form_encode(&varied)
+        )
+    };
+    let refused = app
+        .post_form(
+            "/agreements/hertfordshire/versions/accept",
+            Some(&secretary.cookie),
+            &accept(""),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("This version varies contributions"),
+        "{}",
+        refused.body
+    );
+    let file = concordat_io::parse_agreement("hertfordshire.toml", changed.clone());
+    let agreement = file.agreement.unwrap();
+    for (reference, pounds) in [("CC-2001-1", "50000.00"), ("CC-2001-2", "100000.00")] {
+        let proposal: concordat_core::proceedings::Proposal =
+            serde_json::from_value(serde_json::json!({
+                "reference": reference,
+                "title": "Mental health contribution increase",
+                "resolution": "Cabinet agreed",
+                "level": "reserved",
+                "decision_type": "contribution-variation",
+                "partner": "county-council",
+                "decided_on": "2001-06-01",
+                "fund": "mental-health",
+                "amount": pounds,
+            }))
+            .unwrap();
+        concordat_app::governance::record_decision(
+            app.store.as_ref(),
+            &Actor::new("test"),
+            "2026-01-01T00:00:00.000000Z",
+            &agreement,
+            &proposal,
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    }
+    let too_small = app
+        .post_form(
+            "/agreements/hertfordshire/versions/accept",
+            Some(&secretary.cookie),
+            &accept("CC-2001-1"),
+        )
+        .await;
+    assert_eq!(too_small.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        too_small
+            .body
+            .contains("authorises variations of up to £50,000.00"),
+        "{}",
+        too_small.body
+    );
+    let accepted = app
+        .post_form(
+            "/agreements/hertfordshire/versions/accept",
+            Some(&secretary.cookie),
+            &accept("CC-2001-2"),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
+    let stored = app
+        .store
+        .get_agreement("hertfordshire")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            stored.current_version,
+            stored.versions.last().unwrap().authority.as_deref()
+        ),
+        (3, Some("CC-2001-2"))
+    );
 }
 
 fn form_encode(text: &str) -> String {

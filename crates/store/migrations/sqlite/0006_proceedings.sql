@@ -59,3 +59,6 @@ CREATE TABLE decision (
     recorded_by         TEXT NOT NULL,
     PRIMARY KEY (partnership_key, reference)
 );
+
+-- A version that varies contributions cites the contribution-variation decision behind it.
+ALTER TABLE agreement_version ADD COLUMN authority TEXT NULL;
