@@ -84,10 +84,10 @@ pub async fn run(database_file: &Path, serve_on: Option<&str>) -> Result<ExitCod
         "  concordat monitor --agreement halton-st-helens --period 2008/09-P09 --by partner --database {url}"
     );
     println!("  concordat decision list --agreement hertfordshire --database {url}");
-    println!("  concordat meeting show --agreement hertfordshire --meeting JCPB-2001-10 --database {url}");
     println!(
-        "  concordat calendar --agreement halton-st-helens --from 2008/09 --database {url}"
+        "  concordat meeting show --agreement hertfordshire --meeting JCPB-2001-10 --database {url}"
     );
+    println!("  concordat calendar --agreement halton-st-helens --from 2008/09 --database {url}");
     let Some(bind) = serve_on else {
         return Ok(ExitCode::SUCCESS);
     };
