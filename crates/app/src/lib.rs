@@ -323,7 +323,8 @@ pub async fn set_budget(
         use concordat_core::agreement::{DecisionLevelKind, DecisionType};
         let day = governance::day_of(at)?;
         let proposal = concordat_core::proceedings::Proposal {
-            reference: format!("DEL-{}", at.get(..19).unwrap_or(at).replace([':', '-'], "")),
+            // The time of the change to the microsecond: unique for one writer.
+            reference: format!("DEL-{}", at.replace([':', '-', '.'], "")),
             title: format!("Budget {} {}: {}", row.fund, row.service_line, reason),
             resolution: reason,
             level: DecisionLevelKind::Delegated,
