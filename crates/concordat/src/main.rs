@@ -247,6 +247,10 @@ enum AgreementCommand {
     /// Loading the same file again changes nothing.
     Load {
         file: PathBuf,
+        /// For a version that varies contributions: the reference of the
+        /// contribution-variation decision in the decision log that authorised it.
+        #[arg(long)]
+        decision: Option<String>,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -488,11 +492,24 @@ pub(crate) fn describe_outcome(key: &str, outcome: &LoadOutcome) -> String {
 
 async fn agreement_cmd(command: AgreementCommand) -> Result<ExitCode> {
     match command {
-        AgreementCommand::Load { file, db } => {
+        AgreementCommand::Load { file, decision, db } => {
             let (checked, agreement) = load_valid(&file)?;
             let store = open(&db).await?;
-            let load = concordat_app::agreement_load(&checked, &agreement)?;
-            let outcome = store.load_agreement(&actor(&db), &now(), load).await?;
+            let outcome = concordat_app::governance::load_version(
+                store.as_ref(),
+                &actor(&db),
+                &now(),
+                &checked,
+                &agreement,
+                decision,
+            )
+            .await
+            .map_err(|e| {
+                match e.downcast::<concordat_app::governance::GovernanceRefusal>() {
+                    Ok(r) => anyhow::anyhow!("--decision: {}. Nothing was loaded.", r.message),
+                    Err(e) => e,
+                }
+            })?;
             println!("{}", describe_outcome(&agreement.id, &outcome));
         }
         AgreementCommand::List { db } => {

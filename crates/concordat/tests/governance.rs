@@ -942,7 +942,54 @@ macro_rules! both_backends {
     };
 }
 
+/// A new version that varies a contribution is loaded only with the contribution-variation
+/// decision behind it.
+fn a_contribution_variation_needs_its_decision(db: &TestDb, dir: &Path) {
+    set_up(dir, db.url.as_str());
+    let original =
+        std::fs::read_to_string(repo().join("examples/agreements/hertfordshire.toml")).unwrap();
+    let varied = original.replacen("amount = \"£12,500,000\"", "amount = \"£12,600,000\"", 1);
+    assert_ne!(varied, original);
+    let file = dir.join("hertfordshire-v2.toml");
+    std::fs::write(&file, &varied).unwrap();
+    let load = |decision: Option<&str>| {
+        let mut args = vec!["agreement", "load", file.to_str().unwrap()];
+        if let Some(d) = decision {
+            args.extend(["--decision", d]);
+        }
+        run(&args, dir, db.url.as_str())
+    };
+    let before = audit_count(dir, db.url.as_str());
+    let message = refused(load(None));
+    assert!(message.contains("--decision: This version varies contributions (mental-health county-council 2001/02: £12,500,000.00 to £12,600,000.00)"), "{message}");
+    assert_eq!(
+        audit_count(dir, db.url.as_str()),
+        before,
+        "nothing was loaded"
+    );
+    std::fs::write(
+        dir.join("variation.toml"),
+        "reference = \"CAB-2001-06-7\"\ntitle = \"Mental health contribution\"\nresolution = \"Cabinet agreed an increase of £100,000\"\nlevel = \"reserved\"\ndecision_type = \"contribution-variation\"\npartner = \"county-council\"\ndecided_on = \"2001-06-20\"\nfund = \"mental-health\"\namount = \"100000.00\"\n",
+    )
+    .unwrap();
+    ok(run(
+        &[
+            "decision",
+            "record",
+            "--agreement",
+            "hertfordshire",
+            "--file",
+            dir.join("variation.toml").to_str().unwrap(),
+        ],
+        dir,
+        db.url.as_str(),
+    ));
+    let loaded = ok(load(Some("CAB-2001-06-7")));
+    assert!(loaded.contains("version 2"), "{loaded}");
+}
+
 both_backends!(
+    a_contribution_variation_needs_its_decision,
     a_meeting_and_its_decisions_are_recorded_from_files,
     a_meeting_without_quorum_decides_nothing,
     the_registers_notice_and_exit,
