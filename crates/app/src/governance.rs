@@ -853,7 +853,8 @@ pub fn contribution_changes(old: &Agreement, new: &Agreement) -> Vec<Contributio
         let mut t: BTreeMap<(String, String, FinancialYear), i64> = BTreeMap::new();
         for f in &a.funds {
             for c in &f.contributions {
-                *t.entry((f.id.clone(), c.partner.clone(), c.year)).or_default() += c.amount.pence();
+                *t.entry((f.id.clone(), c.partner.clone(), c.year))
+                    .or_default() += c.amount.pence();
             }
         }
         t
@@ -889,7 +890,9 @@ pub async fn load_version(
     agreement: &Agreement,
     authority: Option<String>,
 ) -> Result<concordat_store::LoadOutcome> {
-    let authority = authority.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
+    let authority = authority
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty());
     if let Some(stored) = store.get_agreement(&agreement.id).await? {
         let old: Agreement = serde_json::from_value(stored.model_json)
             .context("the stored agreement cannot be read")?;
@@ -897,7 +900,12 @@ pub async fn load_version(
         if !changes.is_empty() {
             let listed: Vec<String> = changes
                 .iter()
-                .map(|c| format!("{} {} {}: {} to {}", c.fund, c.partner, c.year, c.before, c.after))
+                .map(|c| {
+                    format!(
+                        "{} {} {}: {} to {}",
+                        c.fund, c.partner, c.year, c.before, c.after
+                    )
+                })
                 .collect();
             let Some(reference) = &authority else {
                 return Err(refused(
@@ -912,11 +920,19 @@ pub async fn load_version(
                 .await?
                 .into_iter()
                 .find(|d| &d.decision.reference == reference)
-                .ok_or_else(|| refused("authority", format!("There is no decision {reference} in the decision log")))?;
+                .ok_or_else(|| {
+                    refused(
+                        "authority",
+                        format!("There is no decision {reference} in the decision log"),
+                    )
+                })?;
             if decision.decision.decision_type != DecisionType::ContributionVariation.as_str() {
                 return Err(refused(
                     "authority",
-                    format!("Decision {reference} is a {}, not a contribution variation", decision.decision.decision_type),
+                    format!(
+                        "Decision {reference} is a {}, not a contribution variation",
+                        decision.decision.decision_type
+                    ),
                 ));
             }
             if let Some(fund) = &decision.decision.fund
@@ -924,10 +940,16 @@ pub async fn load_version(
             {
                 return Err(refused(
                     "authority",
-                    format!("Decision {reference} is about fund {fund}, but the version also varies {}", other.fund),
+                    format!(
+                        "Decision {reference} is about fund {fund}, but the version also varies {}",
+                        other.fund
+                    ),
                 ));
             }
-            let total: i64 = changes.iter().map(|c| (c.after.pence() - c.before.pence()).abs()).sum();
+            let total: i64 = changes
+                .iter()
+                .map(|c| (c.after.pence() - c.before.pence()).abs())
+                .sum();
             let authorised = decision.decision.amount_pence.unwrap_or(0);
             if total > authorised {
                 return Err(refused(

@@ -233,6 +233,7 @@ fn the_web_application_in_a_browser() {
         let base = format!("http://127.0.0.1:{port}");
         let result = async {
             let bad_rows_page = journey(&client, &base, &dir).await?;
+            governance_journey(&client, &base).await?;
             accessibility_and_screenshots(&client, &base, &bad_rows_page).await
         }
         .await;
@@ -593,6 +594,82 @@ async fn journey(c: &Client, base: &str, dir: &Path) -> Result<String> {
     Ok(bad_page)
 }
 
+/// The board secretary records a decision at the board's meeting: one with a co-opted
+/// member's vote is refused with the reason in the error summary, then one that stands is
+/// recorded and shows on the public page.
+async fn governance_journey(c: &Client, base: &str) -> Result<()> {
+    let step = Instant::now();
+    sign_in(c, base, "secretary").await?;
+    let meeting = format!("{base}/agreements/hertfordshire/meetings/JCPB-2001-10");
+    let decide = |votes: &'static str| async move {
+        c.goto(&format!(
+            "{base}/agreements/hertfordshire/meetings/JCPB-2001-10"
+        ))
+        .await?;
+        let fill = [
+            ("reference", "JCPB-2001-10-5"),
+            ("title", "Date of the next meeting"),
+            ("resolution", "The board will next meet on 15 January 2002."),
+            ("agenda_item", "5"),
+            ("votes", votes),
+        ];
+        for (id, text) in fill {
+            c.wait()
+                .for_element(Locator::Css(&format!("#{id}")))
+                .await?
+                .send_keys(text)
+                .await?;
+        }
+        c.find(Locator::Css("#decision_type option[value='policy']"))
+            .await?
+            .click()
+            .await?;
+        c.find(Locator::XPath(
+            "//button[normalize-space()='Check and record the decision']",
+        ))
+        .await?
+        .click()
+        .await?;
+        c.wait().for_element(Locator::Css("main h1")).await?;
+        main_text(c).await
+    };
+    let refused = decide("Carers' representative C. Example | for").await?;
+    ensure!(
+        refused.contains("There is a problem")
+            && refused.contains("co-opted members take part but never vote"),
+        "a co-optee's vote should be refused with the reason: {refused}"
+    );
+    let summary = c.find(Locator::Css(".govuk-error-summary a")).await?;
+    ensure!(
+        summary.attr("href").await?.as_deref() == Some("#votes"),
+        "the error summary should link to the votes"
+    );
+    let recorded = decide(
+        "Councillor A. Example | for\nCouncillor B. Example | for\nPCT board member A. Sample | for",
+    )
+    .await?;
+    ensure!(
+        recorded.contains("Decision JCPB-2001-10-5 recorded"),
+        "the decision should be recorded: {recorded}"
+    );
+    ensure!(
+        c.current_url().await?.as_str().starts_with(&meeting),
+        "after recording, the meeting's page"
+    );
+    c.goto(&format!("{base}/public/hertfordshire/decisions"))
+        .await?;
+    let public = main_text(c).await?;
+    ensure!(
+        public.contains("JCPB-2001-10-5") && public.contains("Date of the next meeting"),
+        "the published decision should be on the public page: {public}"
+    );
+    eprintln!(
+        "refused a co-optee's vote and recorded a decision in {:.1?}",
+        step.elapsed()
+    );
+    Ok(())
+}
+
 /// One of axe-core's findings.
 #[derive(Debug, serde::Deserialize)]
 struct Violation {
@@ -659,7 +736,7 @@ async fn accessibility_and_screenshots(c: &Client, base: &str, bad_rows_page: &s
     let step = Instant::now();
     let script = std::fs::read_to_string(concordat_web::AXE_JS)
         .with_context(|| format!("read axe-core at {}", concordat_web::AXE_JS))?;
-    let pages: [(&str, String); 10] = [
+    let pages: Vec<(&str, String)> = vec![
         ("sign-in", format!("{base}/sign-in")),
         ("register", format!("{base}/agreements")),
         ("agreement", format!("{base}/agreements/hertfordshire")),
@@ -681,6 +758,47 @@ async fn accessibility_and_screenshots(c: &Client, base: &str, bad_rows_page: &s
         (
             "calendar",
             format!("{base}/agreements/hertfordshire/calendar"),
+        ),
+        (
+            "governance",
+            format!("{base}/agreements/hertfordshire/governance"),
+        ),
+        (
+            "meetings",
+            format!("{base}/agreements/hertfordshire/meetings"),
+        ),
+        (
+            "meeting",
+            format!("{base}/agreements/hertfordshire/meetings/JCPB-2001-10"),
+        ),
+        (
+            "meeting-scheduled",
+            format!("{base}/agreements/hertfordshire/meetings/JCPB-2002-01"),
+        ),
+        (
+            "decision-log",
+            format!("{base}/agreements/hertfordshire/decisions"),
+        ),
+        (
+            "disputes",
+            format!("{base}/agreements/halton-st-helens/disputes"),
+        ),
+        (
+            "complaints",
+            format!("{base}/agreements/halton-st-helens/complaints"),
+        ),
+        ("risks", format!("{base}/agreements/halton-st-helens/risks")),
+        (
+            "notice-and-exit",
+            format!("{base}/agreements/hertfordshire/notice"),
+        ),
+        (
+            "calendar-halton",
+            format!("{base}/agreements/halton-st-helens/calendar"),
+        ),
+        (
+            "public-decisions",
+            format!("{base}/public/hertfordshire/decisions"),
         ),
     ];
     let mut failures = Vec::new();

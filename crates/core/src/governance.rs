@@ -268,6 +268,21 @@ pub fn check_body_decision(d: &BodyDecision<'_>) -> Result<Tally, Refusal> {
     }
 }
 
+/// Whether those present make the body quorate, before anything is put to it.
+pub fn check_quorate(body: &Body, present: &[Present]) -> Result<(), Refusal> {
+    let seat_partners: BTreeSet<&str> = body.seats.iter().map(|s| s.partner.as_str()).collect();
+    check_quorum(
+        &BodyDecision {
+            body,
+            level: DecisionLevelKind::Joint,
+            present,
+            declared_interests: &[],
+            votes: &[],
+        },
+        &seat_partners,
+    )
+}
+
 fn check_quorum(d: &BodyDecision<'_>, seat_partners: &BTreeSet<&str>) -> Result<(), Refusal> {
     let Some(q) = &d.body.quorum else {
         return Ok(());

@@ -15,6 +15,8 @@ pub enum ObligationKind {
     AnnualReturn,
     BudgetTimetable,
     Review,
+    ScheduleReview,
+    NoticeWindow,
     TermEnd,
     Meeting,
     DisputeStep,
@@ -31,6 +33,8 @@ impl ObligationKind {
             ObligationKind::AnnualReturn => "Annual return",
             ObligationKind::BudgetTimetable => "Budget timetable",
             ObligationKind::Review => "Review",
+            ObligationKind::ScheduleReview => "Schedule review",
+            ObligationKind::NoticeWindow => "Last day to serve notice",
             ObligationKind::TermEnd => "End of term",
             ObligationKind::Meeting => "Meeting",
             ObligationKind::DisputeStep => "Dispute step due",
@@ -153,6 +157,59 @@ pub fn obligations(a: &Agreement, from: FinancialYear, to: FinancialYear) -> Vec
             open: false,
         });
     }
+    // Schedules reviewed each year: on the anniversary of the start, where the start is known.
+    if let Some(start) = a.start_date.and_then(|d| d.exact()) {
+        for sch in a.schedules.iter().filter(|x| x.annual_review) {
+            let mut years = 1;
+            while let Ok(due) = start.checked_add(jiff::Span::new().years(years)) {
+                if due > last {
+                    break;
+                }
+                if due >= first && in_term(due) {
+                    out.push(Obligation {
+                        due,
+                        kind: ObligationKind::ScheduleReview,
+                        title: format!("Annual review of Schedule {}: {}", sch.number, sch.title),
+                        basis: "the schedule is reviewed each year; Concordat dates it on the anniversary of the start".into(),
+                        fund: None,
+                        open: false,
+                    });
+                }
+                years += 1;
+            }
+        }
+    }
+    // Where notice can only end the agreement at a year end: the last day to serve it for
+    // each year end in range.
+    if let Some(terms) = a
+        .notice
+        .as_ref()
+        .filter(|t| t.expiring == crate::agreement::NoticeExpiry::EndOfFinancialYear)
+    {
+        let mut year = from;
+        while year <= to.next() {
+            let end = year.last_day();
+            if in_term(end)
+                && let Some(due) = last_day_to_serve(terms, end)
+                && due >= first
+                && due <= last
+                && in_term(due)
+            {
+                out.push(Obligation {
+                    due,
+                    kind: ObligationKind::NoticeWindow,
+                    title: format!("Last day to serve notice to end the agreement on {end}"),
+                    basis: format!(
+                        "{} months' written notice, expiring at the end of a financial year",
+                        terms.months
+                    ),
+                    fund: None,
+                    open: false,
+                });
+            }
+            year = year.next();
+        }
+    }
     // The timetable for setting a year's budget runs in the twelve months before it starts.
     // A year's timetable falls before it starts, so the year after `to` can have steps in range.
     let mut year = from;
@@ -191,6 +248,32 @@ pub fn obligations(a: &Agreement, from: FinancialYear, to: FinancialYear) -> Vec
     out
 }
 
+/// The last day notice can be served under `terms` for the agreement to end on `end`.
+fn last_day_to_serve(terms: &crate::agreement::NoticeTerms, end: Date) -> Option<Date> {
+    let ends = |d: Date| {
+        crate::notice::earliest_end_under(terms, d)
+            .ok()
+            .map(|o| o.earliest_end)
+    };
+    let mut day = end
+        .checked_sub(jiff::Span::new().months(i64::from(terms.months)))
+        .ok()?;
+    // Month arithmetic clamps at month ends; settle on the exact day by stepping.
+    for _ in 0..4 {
+        match day.tomorrow() {
+            Ok(next) if ends(next) == Some(end) => day = next,
+            _ => break,
+        }
+    }
+    for _ in 0..4 {
+        if ends(day) == Some(end) {
+            return Some(day);
+        }
+        day = day.yesterday().ok()?;
+    }
+    None
+}
+
 fn quarterly(fund_id: String, fund_name: &str, q: Quarter, due: Date) -> Obligation {
     Obligation {
         due,
@@ -203,5 +286,42 @@ fn quarterly(fund_id: String, fund_name: &str, q: Quarter, due: Date) -> Obligat
         ),
         fund: Some(fund_id),
         open: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agreement::{NoticeExpiry, NoticeTerms};
+
+    fn terms(months: u32) -> NoticeTerms {
+        NoticeTerms {
+            months,
+            expiring: NoticeExpiry::EndOfFinancialYear,
+            or_date_agreed_by_all: false,
+            text: None,
+            illustrative: false,
+        }
+    }
+
+    fn date(y: i16, m: i8, d: i8) -> Date {
+        Date::new(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn the_last_day_to_serve_notice_is_the_last_that_still_ends_at_that_year_end() {
+        // 30 September + 6 months = 30 March: the year end; 1 October runs to 1 April.
+        assert_eq!(
+            last_day_to_serve(&terms(6), date(2026, 3, 31)),
+            Some(date(2025, 9, 30))
+        );
+        assert_eq!(
+            last_day_to_serve(&terms(1), date(2026, 3, 31)),
+            Some(date(2026, 2, 28))
+        );
+        assert_eq!(
+            last_day_to_serve(&terms(12), date(2026, 3, 31)),
+            Some(date(2025, 3, 31))
+        );
     }
 }

@@ -42,6 +42,8 @@ fn kind_key(kind: ObligationKind) -> &'static str {
         ObligationKind::Review => "review",
         ObligationKind::TermEnd => "term-end",
         ObligationKind::BudgetTimetable => "budget-timetable",
+        ObligationKind::ScheduleReview => "schedule-review",
+        ObligationKind::NoticeWindow => "notice-window",
         ObligationKind::Meeting => "meeting",
         ObligationKind::DisputeStep => "dispute-step",
         ObligationKind::ComplaintAcknowledgement => "complaint-acknowledgement",

@@ -649,7 +649,11 @@ pub(crate) async fn check_decision_kind(
         )
         .await
         .map_err(failed(doing))?;
-    match row.map(|r| r.text("decision_type")).transpose().map_err(failed(doing))? {
+    match row
+        .map(|r| r.text("decision_type"))
+        .transpose()
+        .map_err(failed(doing))?
+    {
         None => Err(StoreError::Invalid(format!(
             "there is no decision {reference:?} in the decision log of {key}"
         ))),

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use concordat_app::governance::{self, ComplaintAction, DisputeAction, GovernanceRefusal};
 use concordat_core::Money;
 use concordat_core::access::Permission;
-use concordat_core::agreement::{Agreement, Body, DecisionLevelKind, DecisionType, VotingMode};
+use concordat_core::agreement::{Agreement, Body, DecisionType, VotingMode};
 use concordat_core::governance::{Choice, Vote};
 use concordat_core::proceedings::{
     AgendaItem, Attendee, Capacity, Declaration, FeedbackKind, Meeting, MeetingStatus, Proposal,
@@ -1282,16 +1282,7 @@ async fn meeting_view(
         && m.status == MeetingStatus::Held
     {
         let check = concordat_core::proceedings::present(b, &m.attendance).and_then(|present| {
-            concordat_core::governance::check_body_decision(
-                &concordat_core::governance::BodyDecision {
-                    body: b,
-                    level: DecisionLevelKind::Joint,
-                    present: &present,
-                    declared_interests: &[],
-                    votes: &[],
-                },
-            )
-            .map(|_| present)
+            concordat_core::governance::check_quorate(b, &present).map(|()| present)
         });
         about.push((
             "Quorate".into(),
@@ -1333,7 +1324,8 @@ async fn meeting_view(
                         ),
                         cell(match (&x.capacity, &x.substitute_for) {
                             (Capacity::Substitute, Some(f)) => format!("Substitute for {f}"),
-                            (c, _) => c.as_str().replace('-', " "),
+                            (Capacity::InAttendance, _) => "in attendance".to_string(),
+                            (c, _) => c.as_str().to_string(),
                         }),
                         if votes {
                             cell("votes").tag("green")
@@ -1409,12 +1401,15 @@ async fn meeting_view(
             ),
             p.csrf_token(),
             "Add the paper",
+            // Ids of their own: the decision form on the same page has a title too.
             vec![
                 field("title", "Paper title", FieldKind::Text)
-                    .error(error_for(&refused.errors, "title")),
+                    .error(error_for(&refused.errors, "paper-title"))
+                    .with_id("paper-title"),
                 field("paper", "File", FieldKind::File)
                     .hint("A report, minutes or appendix, up to 50 MB")
-                    .error(error_for(&refused.errors, "paper")),
+                    .error(error_for(&refused.errors, "paper-paper"))
+                    .with_id("paper-paper"),
             ],
         )));
     }
@@ -1430,7 +1425,7 @@ async fn meeting_view(
             "No decisions are recorded for this meeting.".into(),
         ));
     } else {
-        taken.push(Block::Table(decision_table(key, &decisions, false)));
+        taken.push(Block::Table(decision_table(a, &decisions, false)));
     }
     page = page.section(taken);
     if p.may(key, Permission::RecordProceedings) {
@@ -1634,7 +1629,8 @@ async fn paper_upload(
             &format!("Paper '{}' added", title.trim()),
         )),
         Err(e) => {
-            let errors = vec![refusal(e)?];
+            let (message, field) = refusal(e)?;
+            let errors = vec![(message, format!("paper-{field}"))];
             meeting_view(
                 &state,
                 &p,
@@ -1687,7 +1683,7 @@ async fn paper_download(
 // The decision log
 
 fn decision_table(
-    key: &str,
+    a: &Agreement,
     log: &[governance::LoggedDecision],
     public: bool,
 ) -> crate::views::Table {
@@ -1697,16 +1693,19 @@ fn decision_table(
             let d = &l.decision;
             let p = &d.proposal;
             let by = match (&d.body, &p.officer, &p.partner) {
-                (Some(b), _, _) => b.clone(),
+                (Some(b), _, _) => body_name(a, b).to_string(),
                 (None, Some(o), _) => o.clone(),
-                (None, None, Some(x)) => x.clone(),
+                (None, None, Some(x)) => partner_name(a, x),
                 _ => String::new(),
             };
             let mut row = vec![
                 cell(d.decided_on.to_string()),
                 match (&p.meeting, public) {
-                    (Some(m), false) => cell(p.reference.clone())
-                        .link(format!("/agreements/{key}/meetings/{}", url_encode(m))),
+                    (Some(m), false) => cell(p.reference.clone()).link(format!(
+                        "/agreements/{}/meetings/{}",
+                        a.id,
+                        url_encode(m)
+                    )),
                     _ => cell(p.reference.clone()),
                 },
                 cell(p.level.label()),
@@ -1811,7 +1810,7 @@ async fn decisions_view(
             format!("No decision matches '{}'.", query.trim())
         }));
     } else {
-        list.push(Block::Table(decision_table(key, &log, false)));
+        list.push(Block::Table(decision_table(a, &log, false)));
     }
     page = page.section(list);
     if p.may(key, Permission::RecordProceedings) {
@@ -1928,7 +1927,7 @@ async fn public_decisions(
     if log.is_empty() {
         list.push(Block::Para("No decisions are published.".into()));
     } else {
-        list.push(Block::Table(decision_table(&key, &log, true)));
+        list.push(Block::Table(decision_table(&a, &log, true)));
     }
     page = page.section(list);
     Ok(page.html()?.into_response())

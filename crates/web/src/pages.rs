@@ -1750,7 +1750,7 @@ async fn calendar_page(
     let mut list = section("Dates", "dates");
     if overdue > 0 {
         list.push(Block::Warning(format!(
-            "{overdue} item{} overdue: still waited on after its date.",
+            "{overdue} item{} overdue: still waited on after the date it was due.",
             if overdue == 1 { " is" } else { "s are" }
         )));
     }

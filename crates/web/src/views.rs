@@ -277,6 +277,12 @@ impl Field {
         self
     }
 
+    /// Another id than the name, where two forms on a page share a field name.
+    pub(crate) fn with_id(mut self, id: &str) -> Field {
+        self.id = id.to_string();
+        self
+    }
+
     pub(crate) fn is_hidden(&self) -> bool {
         matches!(self.kind, FieldKind::Hidden)
     }
