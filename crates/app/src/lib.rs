@@ -322,10 +322,16 @@ pub async fn set_budget(
     if let Some(officer) = delegated {
         use concordat_core::agreement::{DecisionLevelKind, DecisionType};
         let day = governance::day_of(at)?;
+        // The log names the office, as the scheme of delegation does, not the role's code.
+        let officer =
+            concordat_core::governance::levels_for_role(&agreement.decision_levels, &officer)
+                .into_iter()
+                .find_map(|l| l.officer.clone())
+                .unwrap_or(officer);
         let proposal = concordat_core::proceedings::Proposal {
             // The time of the change to the microsecond: unique for one writer.
             reference: format!("DEL-{}", at.replace([':', '-', '.'], "")),
-            title: format!("Budget {} {}: {}", row.fund, row.service_line, reason),
+            title: format!("Budget revision, {} / {}", row.fund, row.service_line),
             resolution: reason,
             level: DecisionLevelKind::Delegated,
             decision_type: DecisionType::BudgetRevision,
