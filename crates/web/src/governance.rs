@@ -23,31 +23,13 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::auth::{Principal, SignedIn};
 use crate::error::WebError;
+use crate::pages::page;
 use crate::pages::{agreement_crumbs, visible_agreement};
-use crate::routes::{Access, Route, RouteDoc};
+use crate::routes::{Access, Route};
 use crate::views::{
     Block, Cell, Chrome, Field, FieldKind, Page, Section, cell, field, get_form, link, num,
     post_form, section, table, url_encode,
 };
-
-const HTML: &[&str] = &["text/html"];
-
-macro_rules! page {
-    ($method:literal, $path:literal, $summary:literal, $access:expr, $handler:expr) => {
-        Route {
-            doc: RouteDoc {
-                method: $method,
-                path: $path,
-                summary: $summary,
-                access: $access,
-                query: &[],
-                body: None,
-                responds: HTML,
-            },
-            handler: || $handler,
-        }
-    };
-}
 
 pub(crate) static ROUTES: &[Route] = &[
     page!(

@@ -15,31 +15,34 @@ use serde::Deserialize;
 
 use crate::auth::{self, Principal, SESSION_COOKIE, SIGN_IN_COOKIE, SignInOutcome, SignedIn};
 use crate::error::WebError;
-use crate::routes::{Access, Route, RouteDoc};
+use crate::routes::{Access, Route};
 use crate::views::{
     Block, Chrome, FieldKind, Link, Page, Section, cell, field, get_form, link, num, post_form,
     section, table, untitled,
 };
 use crate::{AppState, convert};
 
-const HTML: &[&str] = &["text/html"];
+pub(crate) const HTML: &[&str] = &["text/html"];
 
+/// A route of a page: HTML out, no query or body documented.
 macro_rules! page {
     ($method:literal, $path:literal, $summary:literal, $access:expr, $handler:expr) => {
-        Route {
-            doc: RouteDoc {
+        $crate::routes::Route {
+            doc: $crate::routes::RouteDoc {
                 method: $method,
                 path: $path,
                 summary: $summary,
                 access: $access,
                 query: &[],
                 body: None,
-                responds: HTML,
+                responds: $crate::pages::HTML,
             },
             handler: || $handler,
         }
     };
 }
+
+pub(crate) use page;
 
 pub(crate) static ROUTES: &[Route] = &[
     page!(
