@@ -1040,7 +1040,7 @@ fn the_demo_records_the_seed_bodies_meetings_and_decisions() {
     assert!(
         hertfordshire.lines().any(|l| l.starts_with("DEL-")
             && l.contains(",delegated,budget-revision,")
-            && l.contains(",pool_manager,")
+            && l.contains(",Pool manager,")
             && l.contains(",20000.00,")),
         "{hertfordshire}"
     );
