@@ -316,7 +316,7 @@ pub async fn set_budget(
     let (mut row, new_service_line, previous) = budget_row(store, agreement, fund, request).await?;
     let delta = row.period_amounts_pence.iter().sum::<i64>() - previous.unwrap_or(0);
     let refuse_authority = |e: concordat_store::StoreError| match e {
-        concordat_store::StoreError::Invalid(m) => refuse("authority", governance_message(&m)),
+        concordat_store::StoreError::Invalid(m) => refuse("authority", governance::capitalise(&m)),
         other => other.into(),
     };
     if let Some(officer) = delegated {
@@ -346,7 +346,7 @@ pub async fn set_budget(
             published: false,
         };
         let decision = concordat_core::proceedings::decide(agreement, &proposal, None)
-            .map_err(|r| refuse("authority", governance_message(&r.to_string())))?;
+            .map_err(|r| refuse("authority", governance::capitalise(&r.to_string())))?;
         let decision_row = governance::decision_row(agreement, &decision)?;
         row.authority = Some(decision_row.reference.clone());
         let revisions = store
@@ -375,11 +375,20 @@ pub async fn set_budget(
     })
 }
 
-fn governance_message(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
+/// A refusal the app gives: of a governance record or decision, or of a budget line.
+#[derive(Debug)]
+pub enum Refused {
+    Governance(governance::GovernanceRefusal),
+    Budget(BudgetRefusal),
+}
+
+impl Refused {
+    /// Takes the refusal out of an error; any other error is given back.
+    pub fn of(e: anyhow::Error) -> std::result::Result<Refused, anyhow::Error> {
+        match e.downcast::<governance::GovernanceRefusal>() {
+            Ok(r) => Ok(Refused::Governance(r)),
+            Err(e) => e.downcast::<BudgetRefusal>().map(Refused::Budget),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
-use concordat_app::governance::{self, GovernanceRefusal, LoggedDecision, NewPaper};
+use concordat_app::governance::{self, LoggedDecision, NewPaper};
 use concordat_app::{BudgetRefusal, BudgetRequest, finance};
 use concordat_core::agreement::{Agreement, DecisionLevelKind, DecisionType};
 use concordat_core::proceedings::{Meeting, MeetingStatus, Proposal};
@@ -145,12 +145,10 @@ fn even() -> String {
 /// the app's field into a flag or a key of the file) and says nothing was written; any other
 /// error unchanged.
 pub(crate) fn refusal_error(e: anyhow::Error, name: impl Fn(&str) -> String) -> anyhow::Error {
-    let (field, message) = match e.downcast::<GovernanceRefusal>() {
-        Ok(r) => (r.field.to_string(), r.message),
-        Err(e) => match e.downcast::<BudgetRefusal>() {
-            Ok(r) => (r.field.to_string(), r.message),
-            Err(e) => return e,
-        },
+    let (field, message) = match concordat_app::Refused::of(e) {
+        Ok(concordat_app::Refused::Governance(r)) => (r.field.to_string(), r.message),
+        Ok(concordat_app::Refused::Budget(r)) => (r.field.to_string(), r.message),
+        Err(e) => return e,
     };
     let message = message.trim_end_matches('.');
     anyhow!("{}: {message}. Nothing was recorded.", name(&field))

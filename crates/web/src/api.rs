@@ -708,14 +708,12 @@ async fn decision_record(
     {
         Ok(recorded) => Ok((StatusCode::CREATED, Json(json!(recorded))).into_response()),
         Err(e) => {
-            let (field, message) =
-                match e.downcast::<concordat_app::governance::GovernanceRefusal>() {
-                    Ok(r) => (r.field.to_string(), r.message),
-                    Err(e) => match e.downcast::<concordat_app::BudgetRefusal>() {
-                        Ok(r) => (format!("budget_changes.{}", r.field), r.message),
-                        Err(e) => return Err(e.into()),
-                    },
-                };
+            let (field, message) = match concordat_app::Refused::of(e)? {
+                concordat_app::Refused::Governance(r) => (r.field.to_string(), r.message),
+                concordat_app::Refused::Budget(r) => {
+                    (format!("budget_changes.{}", r.field), r.message)
+                }
+            };
             Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Json(json!({"error": "The decision does not stand", "detail": message, "field": field, "status": 422})),

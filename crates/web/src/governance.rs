@@ -185,12 +185,10 @@ fn error_for(errors: &Errors, id: &str) -> Option<String> {
 
 /// A refusal from the app as an error on its field; anything else is a fault.
 fn refusal(e: anyhow::Error) -> Result<(String, String), WebError> {
-    match e.downcast::<GovernanceRefusal>() {
-        Ok(r) => Ok((r.message, r.field.to_string())),
-        Err(e) => match e.downcast::<concordat_app::BudgetRefusal>() {
-            Ok(r) => Ok((r.message, "budget_changes".to_string())),
-            Err(e) => Err(WebError::Internal(e)),
-        },
+    match concordat_app::Refused::of(e).map_err(WebError::Internal)? {
+        concordat_app::Refused::Governance(r) => Ok((r.message, r.field.to_string())),
+        // The form gives budget changes as one field.
+        concordat_app::Refused::Budget(r) => Ok((r.message, "budget_changes".to_string())),
     }
 }
 
