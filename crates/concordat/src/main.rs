@@ -232,10 +232,19 @@ enum Command {
     /// Close (lock) a period: it then accepts no more postings. Refused while postings in it
     /// are in suspense.
     ClosePeriod {
-        /// The period, e.g. 2024/25-P06.
-        period: concordat_core::Period,
         #[arg(long)]
         agreement: String,
+        /// The period, e.g. 2024/25-P06.
+        #[arg(
+            long,
+            required_unless_present = "period_argument",
+            conflicts_with = "period_argument"
+        )]
+        period: Option<concordat_core::Period>,
+        /// The period as a bare argument, as `close-period` first took it; kept so scripts
+        /// written then still run.
+        #[arg(hide = true, value_name = "PERIOD")]
+        period_argument: Option<concordat_core::Period>,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -365,10 +374,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             db,
         } => runtime()?.block_on(payments_cmd::schedule_cmd(agreement, year, as_at, db)),
         Command::ClosePeriod {
-            period,
             agreement,
+            period,
+            period_argument,
             db,
-        } => runtime()?.block_on(money_cmds::close_period_cmd(agreement, period, db)),
+        } => {
+            let Some(period) = period.or(period_argument) else {
+                bail!("say which period to close: --period 2024/25-P06");
+            };
+            runtime()?.block_on(money_cmds::close_period_cmd(agreement, period, db))
+        }
     }
 }
 

@@ -297,7 +297,13 @@ fn grouped(n: u64) -> String {
 fn closed_period_refuses_postings_and_a_repeated_reference_is_refused(db: &TestDb, dir: &Path) {
     let mapping = set_up(dir, &db.url);
     ok(run(
-        &["close-period", "2024/25-P01", "--agreement", "test-pool"],
+        &[
+            "close-period",
+            "--agreement",
+            "test-pool",
+            "--period",
+            "2024/25-P01",
+        ],
         dir,
         &db.url,
     ));
@@ -742,7 +748,13 @@ fn corrections_reclassification_commitments_and_drill_down(db: &TestDb, dir: &Pa
     std::fs::write(dir.join("ledger.csv"), LEDGER).unwrap();
     ok(import(dir, &db.url, "ledger.csv", &mapping));
     ok(run(
-        &["close-period", "2024/25-P04", "--agreement", "test-pool"],
+        &[
+            "close-period",
+            "--agreement",
+            "test-pool",
+            "--period",
+            "2024/25-P04",
+        ],
         dir,
         &db.url,
     ));
@@ -887,6 +899,71 @@ both_backends!(
     settlement_shares_the_overspend_to_the_penny,
     budgets_monitoring_and_forecast_override,
 );
+
+#[test]
+fn close_period_takes_the_period_as_period_and_still_as_an_argument() {
+    let dir = scratch("close-period");
+    let db = sqlite_db(&dir);
+    set_up(&dir, &db.url);
+    let help = ok(run(&["close-period", "--help"], &dir, &db.url));
+    assert!(help.contains("--period <PERIOD>"), "{help}");
+    assert!(
+        help.contains("Usage: concordat close-period [OPTIONS] --agreement <AGREEMENT>"),
+        "the bare argument is not advertised:\n{help}"
+    );
+    let none = run(&["close-period", "--agreement", "test-pool"], &dir, &db.url);
+    assert!(!none.status.success());
+    assert!(stderr(&none).contains("--period"), "{}", stderr(&none));
+    let both = run(
+        &[
+            "close-period",
+            "2024/25-P01",
+            "--agreement",
+            "test-pool",
+            "--period",
+            "2024/25-P02",
+        ],
+        &dir,
+        &db.url,
+    );
+    assert!(!both.status.success(), "two periods at once is refused");
+    let closed = ok(run(
+        &[
+            "close-period",
+            "--agreement",
+            "test-pool",
+            "--period",
+            "2024/25-P01",
+        ],
+        &dir,
+        &db.url,
+    ));
+    assert!(closed.contains("test-pool 2024/25-P01 closed"), "{closed}");
+    // The form scripts were written with still works.
+    let closed = ok(run(
+        &["close-period", "2024/25-P02", "--agreement", "test-pool"],
+        &dir,
+        &db.url,
+    ));
+    assert!(closed.contains("test-pool 2024/25-P02 closed"), "{closed}");
+    let again = run(
+        &[
+            "close-period",
+            "--agreement",
+            "test-pool",
+            "--period",
+            "2024/25-P02",
+        ],
+        &dir,
+        &db.url,
+    );
+    assert!(!again.status.success(), "P02 is already closed");
+    let closes = audit_actions(&dir, &db.url)
+        .iter()
+        .filter(|a| *a == "period.close")
+        .count();
+    assert_eq!(closes, 2);
+}
 
 #[test]
 fn statements_open_as_pdf_xlsx_and_csv() {
