@@ -9,7 +9,7 @@ use concordat_core::agreement::{Agreement, Fund};
 use concordat_core::budget::{BudgetLine, Phasing};
 use concordat_core::monitor::{Commitment, ForecastOverride, TotalsLine};
 use concordat_core::{FinancialYear, Money, Period};
-use concordat_store::{BudgetLineRow, Store};
+use concordat_store::{BudgetLineRow, PostingFilter, Store, TotalsRow};
 
 /// The agreement as last loaded, read back from the database.
 pub async fn stored_agreement(store: &dyn Store, id: &str) -> Result<Agreement> {
@@ -362,4 +362,40 @@ pub async fn known_service_lines(
             .map(|t| t.service_line),
     );
     Ok(known)
+}
+
+/// How many postings match a drill-down filter, and what they add up to, read from the
+/// ledger totals (which count every posting by the dimensions the filter names), so no
+/// posting is read.
+pub async fn matching_postings(
+    store: &dyn Store,
+    key: &str,
+    filter: &PostingFilter,
+) -> Result<(i64, Money)> {
+    let totals = store
+        .ledger_totals(key, filter.fund.as_deref(), filter.year_start)
+        .await?;
+    let wanted = |t: &TotalsRow| {
+        filter.period_from.is_none_or(|from| t.period >= from)
+            && filter.period_to.is_none_or(|to| t.period <= to)
+            && filter
+                .service_line
+                .as_ref()
+                .is_none_or(|s| *s == t.service_line)
+            && filter
+                .partner
+                .as_ref()
+                .is_none_or(|p| t.partner.as_ref() == Some(p))
+            && filter
+                .locality
+                .as_ref()
+                .is_none_or(|l| t.locality.as_ref() == Some(l))
+    };
+    let mut count: i64 = 0;
+    let mut total = Money::ZERO;
+    for t in totals.iter().filter(|t| wanted(t)) {
+        count += t.postings;
+        total = total.checked_add(Money::from_pence(t.amount_pence))?;
+    }
+    Ok((count, total))
 }

@@ -1424,9 +1424,13 @@ pub(crate) async fn postings_cmd(args: PostingsArgs) -> Result<ExitCode> {
     let list = store
         .postings(&agreement.id, &filter, args.limit, args.offset)
         .await?;
-    if list.is_empty() {
+    let (matching, total) =
+        finance::matching_postings(store.as_ref(), &agreement.id, &filter).await?;
+    if matching == 0 {
         println!("No postings match.");
+        return Ok(ExitCode::SUCCESS);
     }
+    let shown = i64::try_from(list.len()).unwrap_or(i64::MAX);
     for p in list {
         let p = p.posting;
         println!(
@@ -1443,7 +1447,35 @@ pub(crate) async fn postings_cmd(args: PostingsArgs) -> Result<ExitCode> {
                 .unwrap_or_default()
         );
     }
+    println!(
+        "{}",
+        postings_trailer(shown, args.offset.max(0), matching, total)
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The line under a drill-down listing: which of the matching postings are shown, how many
+/// match, what they all add up to, and how to see the next ones.
+fn postings_trailer(shown: i64, offset: i64, matching: i64, total: Money) -> String {
+    use concordat_app::import::grouped;
+    let of = grouped(matching);
+    let noun = if matching == 1 { "posting" } else { "postings" };
+    let mut line = match (shown, offset) {
+        (0, _) => format!("None shown from number {}: {of} {noun} match", offset + 1),
+        (_, 0) => format!("Showing {} of {of} {noun}", grouped(shown)),
+        (1, _) => format!("Showing posting {} of {of}", grouped(offset + 1)),
+        _ => format!(
+            "Showing postings {}–{} of {of}",
+            grouped(offset + 1),
+            grouped(offset + shown)
+        ),
+    };
+    let _ = write!(line, "; total {total}");
+    let next = offset + shown;
+    if shown > 0 && next < matching {
+        let _ = write!(line, " (--offset {next} for the next)");
+    }
+    line
 }
 
 pub(crate) async fn imports_cmd(agreement: String, db: DatabaseArgs) -> Result<ExitCode> {

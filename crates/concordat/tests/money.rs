@@ -800,6 +800,10 @@ fn corrections_reclassification_commitments_and_drill_down(db: &TestDb, dir: &Pa
     assert!(listed.contains("Reablement"), "{listed}");
     assert!(listed.contains("-£250.00"), "{listed}");
     assert!(listed.contains("(corrects T-2)"), "{listed}");
+    assert!(
+        listed.ends_with("Showing 1 of 1 posting; total -£250.00\n"),
+        "{listed}"
+    );
     // Moving T-3 from Home care to Reablement: the fund's total stays, the lines change.
     ok(run(
         &[
@@ -828,6 +832,44 @@ fn corrections_reclassification_commitments_and_drill_down(db: &TestDb, dir: &Pa
     };
     assert_eq!(line("Home care").as_deref(), Some("1500000.00"));
     assert_eq!(line("Reablement").as_deref(), Some("2509750.03"));
+
+    // The drill-down says how many postings match and what they add up to, whatever the page:
+    // the four imported, the correction and the reclassification's two.
+    let postings = |extra: &[&str]| {
+        let mut args = vec!["postings", "--agreement", "test-pool", "--year", "2024/25"];
+        args.extend_from_slice(extra);
+        ok(run(&args, dir, &db.url))
+    };
+    let first = postings(&["--limit", "2"]);
+    assert_eq!(first.lines().count(), 3, "{first}");
+    assert!(
+        first.ends_with("Showing 2 of 7 postings; total £4,009,750.03 (--offset 2 for the next)\n"),
+        "{first}"
+    );
+    let last = postings(&["--limit", "2", "--offset", "6"]);
+    assert!(
+        last.ends_with("Showing posting 7 of 7; total £4,009,750.03\n"),
+        "{last}"
+    );
+    let middle = postings(&["--limit", "3", "--offset", "2"]);
+    assert!(
+        middle.contains("Showing postings 3–5 of 7; total £4,009,750.03 (--offset 5"),
+        "{middle}"
+    );
+    let beyond = postings(&["--offset", "50"]);
+    assert_eq!(
+        beyond,
+        "None shown from number 51: 7 postings match; total £4,009,750.03\n"
+    );
+    // Filtered, the count and total are the line's: Reablement is T-2, T-4, C-1 and T-3
+    // moved in.
+    let reablement = postings(&["--service-line", "Reablement"]);
+    assert!(
+        reablement.ends_with("Showing 4 of 4 postings; total £2,509,750.03\n"),
+        "{reablement}"
+    );
+    let nothing = postings(&["--service-line", "Reablement", "--partner", "nobody"]);
+    assert_eq!(nothing, "No postings match.\n");
 
     // A commitment on a line the fund has; a typo is refused with the line meant.
     let commit = |line: &str, reference: &str| {
