@@ -158,7 +158,7 @@ pub(crate) async fn org_cmd(command: OrgCommand) -> Result<ExitCode> {
                     }),
                 )
                 .await?;
-            println!("organisation {key} added");
+            outln!("organisation {key} added");
         }
         OrgCommand::Party { key, party, db } => {
             let Some((agreement, partner)) = party.split_once(':') else {
@@ -178,7 +178,7 @@ pub(crate) async fn org_cmd(command: OrgCommand) -> Result<ExitCode> {
                     },
                 )
                 .await?;
-            println!("{key} is partner {partner} of {agreement}");
+            outln!("{key} is partner {partner} of {agreement}");
         }
         OrgCommand::List { db } => {
             let store = open(&db).await?;
@@ -189,7 +189,7 @@ pub(crate) async fn org_cmd(command: OrgCommand) -> Result<ExitCode> {
                     .into_iter()
                     .map(|(k, p)| format!("{k}:{p}"))
                     .collect();
-                println!(
+                outln!(
                     "{}\t{}\t{}",
                     o.org_key,
                     o.name,
@@ -251,7 +251,7 @@ pub(crate) async fn user_cmd(command: UserCommand) -> Result<ExitCode> {
                 &password,
             )
             .await?;
-            println!("user {username} added to {organisation}");
+            outln!("user {username} added to {organisation}");
         }
         UserCommand::Grant {
             username,
@@ -276,7 +276,7 @@ pub(crate) async fn user_cmd(command: UserCommand) -> Result<ExitCode> {
                     }),
                 )
                 .await?;
-            println!("{username} is {} in {agreement}", r.label());
+            outln!("{username} is {} in {agreement}", r.label());
         }
         UserCommand::Revoke {
             username,
@@ -297,7 +297,7 @@ pub(crate) async fn user_cmd(command: UserCommand) -> Result<ExitCode> {
                     },
                 )
                 .await?;
-            println!("{username} is no longer {} in {agreement}", r.label());
+            outln!("{username} is no longer {} in {agreement}", r.label());
         }
         UserCommand::Password { username, db } => {
             let password = read_password(&username)?;
@@ -312,7 +312,7 @@ pub(crate) async fn user_cmd(command: UserCommand) -> Result<ExitCode> {
                     },
                 )
                 .await?;
-            println!("password of {username} changed; their sessions have ended");
+            outln!("password of {username} changed; their sessions have ended");
         }
         UserCommand::List { db } => {
             let store = open(&db).await?;
@@ -323,7 +323,7 @@ pub(crate) async fn user_cmd(command: UserCommand) -> Result<ExitCode> {
                     .into_iter()
                     .map(|g| format!("{}:{}", g.partnership_key, g.role))
                     .collect();
-                println!(
+                outln!(
                     "{}\t{}\t{}\t{}",
                     u.username,
                     u.display_name,
@@ -367,7 +367,7 @@ pub(crate) async fn token_cmd(command: TokenCommand) -> Result<ExitCode> {
                     }),
                 )
                 .await?;
-            println!("{secret}");
+            outln!("{secret}");
             eprintln!(
                 "token {token_id} ({}) for {agreement}: shown once; only its hash is kept",
                 r.label()
@@ -389,12 +389,12 @@ pub(crate) async fn token_cmd(command: TokenCommand) -> Result<ExitCode> {
                     },
                 )
                 .await?;
-            println!("token {token_id} revoked");
+            outln!("token {token_id} revoked");
         }
         TokenCommand::List { agreement, db } => {
             let store = open(&db).await?;
             for t in store.api_tokens(&agreement).await? {
-                println!(
+                outln!(
                     "{}\t{}\t{}\t{}",
                     t.token_id,
                     t.name,

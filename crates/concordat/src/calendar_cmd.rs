@@ -52,16 +52,17 @@ pub(crate) async fn calendar_cmd(args: CalendarArgs) -> Result<ExitCode> {
                 Some(path) => {
                     std::fs::write(path, ics)
                         .with_context(|| format!("cannot write {}", path.display()))?;
-                    println!("wrote {} ({} events)", path.display(), items.len());
+                    outln!("wrote {} ({} events)", path.display(), items.len());
                 }
-                None => print!("{ics}"),
+                None => out!("{ics}"),
             }
         }
         _ => {
             if items.is_empty() {
-                println!(
+                outln!(
                     "{} has no dated obligations from {} to {to}",
-                    agreement.id, args.from
+                    agreement.id,
+                    args.from
                 );
             }
             let as_at = args.as_at.unwrap_or_else(today);
@@ -69,7 +70,7 @@ pub(crate) async fn calendar_cmd(args: CalendarArgs) -> Result<ExitCode> {
                 // Open records past their date (a dispute step, a complaint, a risk review)
                 // are what someone has to act on.
                 let overdue = if o.overdue(as_at) { "  [overdue]" } else { "" };
-                println!("{}  {}  ({}){overdue}", o.due, o.title, o.basis);
+                outln!("{}  {}  ({}){overdue}", o.due, o.title, o.basis);
             }
         }
     }

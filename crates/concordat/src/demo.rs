@@ -30,7 +30,7 @@ pub async fn run(database_file: &Path, serve_on: Option<&str>) -> Result<ExitCod
         name: "demo".to_string(),
     };
     let today = crate::today();
-    println!(
+    outln!(
         "Concordat demo: {} example agreements into {}\n",
         EXAMPLES.len(),
         database_file.display()
@@ -47,8 +47,8 @@ pub async fn run(database_file: &Path, serve_on: Option<&str>) -> Result<ExitCod
         let outcome = store
             .load_agreement(&actor, &jiff::Timestamp::now().to_string(), load)
             .await?;
-        println!("{}", crate::describe_outcome(&agreement.id, &outcome));
-        println!("{}", crate::summary::render(&agreement, today));
+        outln!("{}", crate::describe_outcome(&agreement.id, &outcome));
+        outln!("{}", crate::summary::render(&agreement, today));
     }
     let ledgers = database_file
         .parent()
@@ -59,7 +59,7 @@ pub async fn run(database_file: &Path, serve_on: Option<&str>) -> Result<ExitCod
     demo_aligned(store.as_ref(), &actor, &ledgers).await?;
     crate::demo_governance::run(store.as_ref(), &actor).await?;
     let report = store.verify_audit().await?;
-    println!(
+    outln!(
         "Audit chain: {} records, {}.",
         report.records_checked,
         if report.first_mismatch.is_none() {
@@ -69,34 +69,34 @@ pub async fn run(database_file: &Path, serve_on: Option<&str>) -> Result<ExitCod
         }
     );
     let sign_ins = demo_accounts(store.as_ref(), &actor).await?;
-    println!("\nTry:");
-    println!("  concordat agreement list --database {url}");
-    println!(
+    outln!("\nTry:");
+    outln!("  concordat agreement list --database {url}");
+    outln!(
         "  concordat monitor --agreement hertfordshire --fund mental-health --period 2001/02-P06 --database {url}"
     );
-    println!(
+    outln!(
         "  concordat statement --agreement hertfordshire --fund mental-health --quarter 2001/02-Q2 --format pdf --database {url}"
     );
-    println!(
+    outln!(
         "  concordat settle --agreement hertfordshire --fund mental-health --year 2001/02 --database {url}"
     );
-    println!(
+    outln!(
         "  concordat monitor --agreement halton-st-helens --period 2008/09-P09 --by partner --database {url}"
     );
-    println!("  concordat decision list --agreement hertfordshire --database {url}");
-    println!(
+    outln!("  concordat decision list --agreement hertfordshire --database {url}");
+    outln!(
         "  concordat meeting show --agreement hertfordshire --meeting JCPB-2001-10 --database {url}"
     );
-    println!("  concordat calendar --agreement halton-st-helens --from 2008/09 --database {url}");
+    outln!("  concordat calendar --agreement halton-st-helens --from 2008/09 --database {url}");
     let Some(bind) = serve_on else {
         return Ok(ExitCode::SUCCESS);
     };
     let address = concordat_web::parse_bind(bind)?;
-    println!(
+    outln!(
         "\nThe web application is at http://{address}/ (Ctrl-C stops it). Demo sign-ins, each with the password {DEMO_PASSWORD}:"
     );
     for (username, what) in &sign_ins {
-        println!("  {username:<14} {what}");
+        outln!("  {username:<14} {what}");
     }
     crate::accounts_cmd::serve(store, bind, false, false).await
 }
@@ -271,7 +271,7 @@ async fn demo_ledgers(
         .map(|s| s.to_string())
         .collect();
     let mut n = 0usize;
-    println!("Generated ledgers (in {}):", folder.display());
+    outln!("Generated ledgers (in {}):", folder.display());
     for agreement in store.list_agreements().await? {
         let agreement =
             concordat_app::finance::stored_agreement(store, &agreement.partnership_key).await?;
@@ -371,7 +371,7 @@ async fn demo_ledgers(
             if let Some(outcome) =
                 import_demo_file(store, actor, &agreement, &file, &mapping).await?
             {
-                println!(
+                outln!(
                     "  {} {} {year}: {} postings, {} spent against {} contributed",
                     agreement.id,
                     fund.id,
@@ -401,9 +401,9 @@ async fn demo_ledgers(
         }
     }
     if n == 0 {
-        println!("  (no example fund has contributions to generate a ledger for)");
+        outln!("  (no example fund has contributions to generate a ledger for)");
     }
-    println!();
+    outln!();
     Ok(())
 }
 
@@ -463,7 +463,7 @@ async fn demo_aligned(
     std::fs::write(&mapping, format!("{DEMO_MAPPING}locality = \"locality\"\n"))
         .with_context(|| format!("cannot write {}", mapping.display()))?;
     let at = || jiff::Timestamp::now().to_string();
-    println!(
+    outln!(
         "Aligned budgets ({}, 2008/09, illustrative figures):",
         agreement.title
     );
@@ -547,7 +547,7 @@ async fn demo_aligned(
         &journals,
         import_demo_file(store, actor, &agreement, &journals, &mapping).await?,
     );
-    println!();
+    outln!();
     Ok(())
 }
 
@@ -582,7 +582,7 @@ async fn import_demo_file(
 
 fn print_imported(file: &Path, outcome: Option<concordat_store::ImportOutcome>) {
     if let Some(outcome) = outcome {
-        println!(
+        outln!(
             "  {}: {} postings, {}",
             file.file_name().unwrap_or_default().to_string_lossy(),
             concordat_app::import::grouped(outcome.rows),

@@ -86,7 +86,7 @@ fn votes_for(members: &[String]) -> Vec<Vote> {
 /// Governance for the three seed partnerships whose agreements set out their bodies, and a
 /// line for each saying what was recorded.
 pub(crate) async fn run(store: &dyn Store, actor: &Actor) -> Result<()> {
-    println!("Governance (illustrative names; the documents name bodies, not their members):");
+    outln!("Governance (illustrative names; the documents name bodies, not their members):");
     for (key, record) in [
         ("hertfordshire", Partnership::Hertfordshire),
         ("trafford", Partnership::Trafford),
@@ -101,9 +101,9 @@ pub(crate) async fn run(store: &dyn Store, actor: &Actor) -> Result<()> {
             Partnership::HaltonStHelens => halton_st_helens(store, actor, &agreement).await,
         }
         .with_context(|| format!("the demo's governance for {key}"))?;
-        println!("  {}", summary(store, key).await?);
+        outln!("  {}", summary(store, key).await?);
     }
-    println!();
+    outln!();
     Ok(())
 }
 

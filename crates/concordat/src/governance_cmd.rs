@@ -350,7 +350,7 @@ pub(crate) async fn meeting_cmd(command: MeetingCommand) -> Result<ExitCode> {
             )
             .await
             .map_err(|e| refusal_error(e, in_file(&file)))?;
-            println!(
+            outln!(
                 "{} meeting {} of the {} on {}: {} ({} present, {} declaration{}, {} agenda item{})",
                 if update { "Updated" } else { "Recorded" },
                 meeting.reference,
@@ -369,9 +369,10 @@ pub(crate) async fn meeting_cmd(command: MeetingCommand) -> Result<ExitCode> {
             let agreement = finance::stored_agreement(store.as_ref(), &agreement).await?;
             let mut meetings = governance::meetings(store.as_ref(), &agreement.id).await?;
             if meetings.is_empty() {
-                println!(
+                outln!(
                     "No meetings are recorded for {}. Record one with `concordat meeting record --agreement {} --file FILE`.",
-                    agreement.id, agreement.id
+                    agreement.id,
+                    agreement.id
                 );
                 return Ok(ExitCode::SUCCESS);
             }
@@ -383,16 +384,20 @@ pub(crate) async fn meeting_cmd(command: MeetingCommand) -> Result<ExitCode> {
                 .max()
                 .unwrap_or(9)
                 .max(9);
-            println!(
+            outln!(
                 "{:<width$} {:<10} {:<9} {:>7} {:>9}  body",
-                "reference", "date", "status", "present", "decisions"
+                "reference",
+                "date",
+                "status",
+                "present",
+                "decisions"
             );
             for m in &meetings {
                 let decided = log
                     .iter()
                     .filter(|l| l.decision.proposal.meeting.as_deref() == Some(&m.reference))
                     .count();
-                println!(
+                outln!(
                     "{:<width$} {:<10} {:<9} {:>7} {:>9}  {}",
                     m.reference,
                     m.date.to_string(),
@@ -426,7 +431,7 @@ pub(crate) async fn meeting_cmd(command: MeetingCommand) -> Result<ExitCode> {
                     .filter(|l| l.decision.proposal.meeting.as_deref() == Some(&m.reference))
                     .rev()
                     .collect();
-            print!("{}", meeting_text(&agreement, &m, &papers, &decisions));
+            out!("{}", meeting_text(&agreement, &m, &papers, &decisions));
         }
         MeetingCommand::Paper {
             agreement,
@@ -472,7 +477,7 @@ pub(crate) async fn meeting_cmd(command: MeetingCommand) -> Result<ExitCode> {
                     other => format!("--{other}"),
                 })
             })?;
-            println!(
+            outln!(
                 "Paper {id} added to meeting {meeting}: {} ({file_name}, {size} bytes)",
                 title.trim()
             );
@@ -647,7 +652,7 @@ pub(crate) async fn decision_cmd(command: DecisionCommand) -> Result<ExitCode> {
             })?;
             let d = &recorded.decision;
             let p = &d.proposal;
-            println!(
+            outln!(
                 "Recorded decision {} of {}: {} ({}, {}{})",
                 p.reference,
                 d.decided_on,
@@ -656,13 +661,13 @@ pub(crate) async fn decision_cmd(command: DecisionCommand) -> Result<ExitCode> {
                 p.decision_type.as_str(),
                 p.amount.map(|a| format!(", {a}")).unwrap_or_default()
             );
-            println!("  {}", d.basis);
+            outln!("  {}", d.basis);
             let fund = p.fund.as_deref().unwrap_or("");
             for (what, revision) in described.iter().zip(&recorded.revisions) {
-                println!("  budget {fund} {what}: revision {revision}");
+                outln!("  budget {fund} {what}: revision {revision}");
             }
             if p.published {
-                println!("  published on the decisions page");
+                outln!("  published on the decisions page");
             }
         }
         DecisionCommand::List {
@@ -677,15 +682,15 @@ pub(crate) async fn decision_cmd(command: DecisionCommand) -> Result<ExitCode> {
             let log =
                 governance::decision_log(store.as_ref(), &agreement.id, &search, published).await?;
             match format {
-                ListFormat::Csv => print!("{}", governance::decisions_csv(&log)),
+                ListFormat::Csv => out!("{}", governance::decisions_csv(&log)),
                 // Through a JSON value: a decision flattens its proposal, whose own
                 // `decided_on` (for decisions outside a meeting) the decision's replaces, so
                 // each key is written once.
-                ListFormat::Json => println!(
+                ListFormat::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::to_value(&log)?)?
                 ),
-                ListFormat::Table => print!("{}", decision_table(&agreement.id, &log, &search)),
+                ListFormat::Table => out!("{}", decision_table(&agreement.id, &log, &search)),
             }
         }
     }

@@ -1,5 +1,9 @@
 //! `concordat`: the command line for finance teams and administrators.
 
+// Standard output goes through `out!`/`outln!` (the `output` module), which stop quietly
+// when the reader of a pipe has gone; `println!` would panic.
+#![warn(clippy::print_stdout)]
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +22,9 @@ use jiff::civil::Date;
 /// fraction of that.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[macro_use]
+mod output;
 
 mod accounts_cmd;
 mod calendar_cmd;
@@ -400,13 +407,13 @@ fn check(files: &[PathBuf], quiet: bool) -> ExitCode {
         let name = path.display().to_string();
         match read_agreement_file(path) {
             Err(e) => {
-                println!("{name}:1:1: error[A000]: {}", e.source);
+                outln!("{name}:1:1: error[A000]: {}", e.source);
                 failed += 1;
             }
             Ok(file) => {
                 for f in &file.findings {
                     if !quiet || f.finding.severity == concordat_core::Severity::Error {
-                        println!("{}", f.render(&name));
+                        outln!("{}", f.render(&name));
                     }
                 }
                 if !file.is_valid() {
@@ -455,9 +462,9 @@ fn load_valid(path: &Path) -> Result<(AgreementFile, Agreement)> {
 fn notice_cmd(path: &Path, served: Date) -> Result<ExitCode> {
     let (_, agreement) = load_valid(path)?;
     let outcome = notice::earliest_end(&agreement, served)?;
-    println!("{}", outcome.earliest_end);
+    outln!("{}", outcome.earliest_end);
     for line in outcome.reasoning {
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -525,18 +532,21 @@ async fn agreement_cmd(command: AgreementCommand) -> Result<ExitCode> {
                     Err(e) => e,
                 }
             })?;
-            println!("{}", describe_outcome(&agreement.id, &outcome));
+            outln!("{}", describe_outcome(&agreement.id, &outcome));
         }
         AgreementCommand::List { db } => {
             let store = open(&db).await?;
             let list = store.list_agreements().await?;
             if list.is_empty() {
-                println!("No agreements loaded. Load one with `concordat agreement load FILE`.");
+                outln!("No agreements loaded. Load one with `concordat agreement load FILE`.");
             }
             for a in list {
-                println!(
+                outln!(
                     "{:<36} {:<10} v{:<3} {}",
-                    a.partnership_key, a.status, a.current_version, a.title
+                    a.partnership_key,
+                    a.status,
+                    a.current_version,
+                    a.title
                 );
             }
         }
@@ -549,10 +559,10 @@ async fn agreement_cmd(command: AgreementCommand) -> Result<ExitCode> {
             };
             let agreement: Agreement = serde_json::from_value(stored.model_json.clone())
                 .context("the stored agreement cannot be read back")?;
-            print!("{}", summary::render(&agreement, today()));
-            println!("Versions:");
+            out!("{}", summary::render(&agreement, today()));
+            outln!("Versions:");
             for v in &stored.versions {
-                println!(
+                outln!(
                     "  v{} loaded {} by {} (sha256 {})",
                     v.version,
                     v.loaded_at,
@@ -599,7 +609,7 @@ async fn import_cmd(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    print!("{}", import::describe(&agreement, &imported?));
+    out!("{}", import::describe(&agreement, &imported?));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -624,13 +634,15 @@ async fn audit_cmd(command: AuditCommand) -> Result<ExitCode> {
                 None => {
                     let n = report.records_checked;
                     let s = if n == 1 { "" } else { "s" };
-                    println!("audit chain intact: {n} record{s} checked");
+                    outln!("audit chain intact: {n} record{s} checked");
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(m) => {
-                    println!(
+                    outln!(
                         "audit chain BROKEN at {} record {}: {}",
-                        m.partnership_key, m.seq, m.reason
+                        m.partnership_key,
+                        m.seq,
+                        m.reason
                     );
                     Ok(ExitCode::FAILURE)
                 }
@@ -639,7 +651,7 @@ async fn audit_cmd(command: AuditCommand) -> Result<ExitCode> {
         AuditCommand::Log { agreement, db } => {
             let store = open(&db).await?;
             for r in store.audit_log(agreement.as_deref()).await? {
-                println!(
+                outln!(
                     "{} #{} {} {} {} {} {}",
                     r.partnership_key,
                     r.seq,

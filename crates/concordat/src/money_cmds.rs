@@ -339,7 +339,7 @@ pub(crate) async fn budget_cmd(command: BudgetCommand) -> Result<ExitCode> {
                 );
             }
             let revision = set.revision;
-            println!(
+            outln!(
                 "{} {year} {service_line}: budget {annual} set as revision {revision}",
                 fund.id
             );
@@ -352,21 +352,26 @@ pub(crate) async fn budget_cmd(command: BudgetCommand) -> Result<ExitCode> {
                 .budgets(&agreement.id, Some(&fund.id), i64::from(year.start_year()))
                 .await?;
             if lines.is_empty() {
-                println!(
+                outln!(
                     "No budget is set for {} in {year}. Set one with `concordat budget set`.",
                     fund.id
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            println!(
+            outln!(
                 "{:<36} {:<14} {:<14} {:>18} {:>16} {:>4}",
-                "service line", "partner", "locality", "annual budget", "client income", "rev"
+                "service line",
+                "partner",
+                "locality",
+                "annual budget",
+                "client income",
+                "rev"
             );
             let mut total = Money::ZERO;
             for l in &lines {
                 let annual = Money::from_pence(l.period_amounts_pence.iter().sum());
                 total = total.checked_add(annual)?;
-                println!(
+                outln!(
                     "{:<36} {:<14} {:<14} {:>18} {:>16} {:>4}",
                     l.service_line,
                     l.partner.as_deref().unwrap_or("-"),
@@ -376,7 +381,7 @@ pub(crate) async fn budget_cmd(command: BudgetCommand) -> Result<ExitCode> {
                     l.revision
                 );
             }
-            println!("{:<66} {:>18}", "Total", total.to_string());
+            outln!("{:<66} {:>18}", "Total", total.to_string());
         }
         BudgetCommand::History {
             target,
@@ -407,7 +412,7 @@ pub(crate) async fn budget_cmd(command: BudgetCommand) -> Result<ExitCode> {
             }
             for r in history {
                 let annual = Money::from_pence(r.line.period_amounts_pence.iter().sum());
-                println!(
+                outln!(
                     "revision {} {} set {} by {}: {}{}",
                     r.line.revision,
                     annual,
@@ -477,7 +482,7 @@ pub(crate) async fn commitment_cmd(command: CommitmentCommand) -> Result<ExitCod
                     },
                 )
                 .await?;
-            println!(
+            outln!(
                 "commitment {reference} of {amount} recorded against {}",
                 fund.id
             );
@@ -494,7 +499,7 @@ pub(crate) async fn commitment_cmd(command: CommitmentCommand) -> Result<ExitCod
             store
                 .release_commitment(&actor(&db), &now(), &agreement.id, &reference, &reason)
                 .await?;
-            println!("commitment {reference} released");
+            outln!("commitment {reference} released");
         }
         CommitmentCommand::List { target, year, db } => {
             let store = open(&db).await?;
@@ -504,11 +509,11 @@ pub(crate) async fn commitment_cmd(command: CommitmentCommand) -> Result<ExitCod
                 .commitments(&agreement.id, Some(&fund.id), i64::from(year.start_year()))
                 .await?;
             if open_ones.is_empty() {
-                println!("No open commitments for {} in {year}.", fund.id);
+                outln!("No open commitments for {} in {year}.", fund.id);
             }
             for c in open_ones {
                 let c = c.commitment;
-                println!(
+                outln!(
                     "{:<20} P{:02} {:<36} {:>16} {}",
                     c.reference,
                     c.period,
@@ -546,9 +551,12 @@ pub(crate) async fn forecast_cmd(args: ForecastArgs) -> Result<ExitCode> {
             },
         )
         .await?;
-    println!(
+    outln!(
         "{} {}: forecast outturn for {} set to {}",
-        fund.id, args.period, args.service_line, args.outturn
+        fund.id,
+        args.period,
+        args.service_line,
+        args.outturn
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -576,7 +584,7 @@ pub(crate) async fn monitor_cmd(args: MonitorArgs) -> Result<ExitCode> {
         warn_empty(fund, args.period.year());
     }
     match args.format {
-        MonitorFormat::Table => print!(
+        MonitorFormat::Table => out!(
             "{}",
             monitor_table(
                 &agreement,
@@ -586,8 +594,8 @@ pub(crate) async fn monitor_cmd(args: MonitorArgs) -> Result<ExitCode> {
                 &m.ring_fence_breaches
             )
         ),
-        MonitorFormat::Csv => print!("{}", monitor_csv(&m.monitoring)),
-        MonitorFormat::Json => println!("{}", serde_json::to_string_pretty(&m)?),
+        MonitorFormat::Csv => out!("{}", monitor_csv(&m.monitoring)),
+        MonitorFormat::Json => outln!("{}", serde_json::to_string_pretty(&m)?),
         MonitorFormat::Xlsx => {
             let report = m.report(&agreement, fund, &actor(&args.db).name, &prepared_now());
             let bytes = concordat_report::render_xlsx(&report)?;
@@ -599,7 +607,7 @@ pub(crate) async fn monitor_cmd(args: MonitorArgs) -> Result<ExitCode> {
                 ))
             });
             write_file(&path, &bytes)?;
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -942,14 +950,14 @@ pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
                 .output
                 .unwrap_or_else(|| PathBuf::from(format!("{stem}.pdf")));
             write_file(&path, &concordat_pdf::render_pdf(&report)?)?;
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
         }
         StatementFormat::Xlsx => {
             let path = args
                 .output
                 .unwrap_or_else(|| PathBuf::from(format!("{stem}.xlsx")));
             write_file(&path, &concordat_report::render_xlsx(&report)?)?;
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
         }
         StatementFormat::Csv => {
             let dir = args.output.unwrap_or_else(|| PathBuf::from(&stem));
@@ -958,7 +966,7 @@ pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
             for (name, bytes) in concordat_report::render_csv(&report)? {
                 let path = dir.join(&name);
                 write_file(&path, &bytes)?;
-                println!("wrote {}", path.display());
+                outln!("wrote {}", path.display());
             }
             // The charts too, as SVG, for anyone who would rather look than read.
             for section in &report.sections {
@@ -966,7 +974,7 @@ pub(crate) async fn statement_cmd(args: StatementArgs) -> Result<ExitCode> {
                     if let concordat_report::Block::Chart(chart) = block {
                         let path = dir.join(format!("{}.svg", chart.name));
                         write_file(&path, concordat_report::render_svg(chart).as_bytes())?;
-                        println!("wrote {}", path.display());
+                        outln!("wrote {}", path.display());
                     }
                 }
             }
@@ -1030,9 +1038,9 @@ pub(crate) async fn settle_cmd(args: SettleArgs) -> Result<ExitCode> {
         eprintln!("note: {RECEIVED_AS_DUE}");
     }
     match args.format {
-        SettleFormat::Table => print!("{}", settle_table(agreement, &settlement)),
-        SettleFormat::Csv => print!("{}", settle_csv(&settlement)),
-        SettleFormat::Json => println!("{}", serde_json::to_string_pretty(&settlement)?),
+        SettleFormat::Table => out!("{}", settle_table(agreement, &settlement)),
+        SettleFormat::Csv => out!("{}", settle_csv(&settlement)),
+        SettleFormat::Json => outln!("{}", serde_json::to_string_pretty(&settlement)?),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -1185,7 +1193,7 @@ pub(crate) async fn close_period_cmd(
             i64::from(period.number()),
         )
         .await?;
-    println!(
+    outln!(
         "{} {period} closed: it accepts no more postings; corrections go into an open period",
         agreement.id
     );
@@ -1344,7 +1352,7 @@ pub(crate) async fn correct_cmd(args: CorrectArgs) -> Result<ExitCode> {
             },
         )
         .await?;
-    println!(
+    outln!(
         "correction {} of {} posted into {} ({}), correcting {}",
         stored.posting.reference,
         args.amount,
@@ -1390,7 +1398,7 @@ pub(crate) async fn reclassify_cmd(args: ReclassifyArgs) -> Result<ExitCode> {
             },
         )
         .await?;
-    println!(
+    outln!(
         "{} moved in {}: {} reverses it from {} and {} posts it to {} {}",
         args.reference,
         args.period,
@@ -1427,13 +1435,13 @@ pub(crate) async fn postings_cmd(args: PostingsArgs) -> Result<ExitCode> {
     let (matching, total) =
         finance::matching_postings(store.as_ref(), &agreement.id, &filter).await?;
     if matching == 0 {
-        println!("No postings match.");
+        outln!("No postings match.");
         return Ok(ExitCode::SUCCESS);
     }
     let shown = i64::try_from(list.len()).unwrap_or(i64::MAX);
     for p in list {
         let p = p.posting;
-        println!(
+        outln!(
             "{} P{:02} {:<18} {:<32} {:<14} {:>16} {}{}",
             p.date,
             p.period,
@@ -1447,7 +1455,7 @@ pub(crate) async fn postings_cmd(args: PostingsArgs) -> Result<ExitCode> {
                 .unwrap_or_default()
         );
     }
-    println!(
+    outln!(
         "{}",
         postings_trailer(shown, args.offset.max(0), matching, total)
     );
@@ -1483,10 +1491,10 @@ pub(crate) async fn imports_cmd(agreement: String, db: DatabaseArgs) -> Result<E
     let agreement = finance::stored_agreement(store.as_ref(), &agreement).await?;
     let list = store.imports(&agreement.id).await?;
     if list.is_empty() {
-        println!("Nothing has been imported into {} yet.", agreement.id);
+        outln!("Nothing has been imported into {} yet.", agreement.id);
     }
     for i in list {
-        println!(
+        outln!(
             "#{:<4} {} by {}: {} — {} postings, control total {} (sha256 {})",
             i.import_id,
             i.imported_at,

@@ -154,7 +154,7 @@ pub(crate) async fn payment_cmd(command: PaymentCommand) -> Result<ExitCode> {
                     },
                 )
                 .await?;
-            println!(
+            outln!(
                 "payment {reference}: {amount} from {} for {} {item} {year}, paid {paid_on}",
                 finance::partner_name(&agreement, &payer),
                 kind.as_str()
@@ -174,7 +174,7 @@ pub(crate) async fn payment_cmd(command: PaymentCommand) -> Result<ExitCode> {
             store
                 .reverse_payment(&actor(&db), &now(), &agreement.id, &reference, &reason)
                 .await?;
-            println!("payment {reference} reversed: it no longer counts as received");
+            outln!("payment {reference} reversed: it no longer counts as received");
         }
         PaymentCommand::List {
             agreement,
@@ -187,10 +187,10 @@ pub(crate) async fn payment_cmd(command: PaymentCommand) -> Result<ExitCode> {
                 .payments(&agreement.id, i64::from(year.start_year()))
                 .await?;
             if list.is_empty() {
-                println!("No payments recorded for {year}.");
+                outln!("No payments recorded for {year}.");
             }
             for StoredPayment { payment: p, .. } in list {
-                println!(
+                outln!(
                     "{} {:<16} {:<12} {:<24} {:<36} {:>16}",
                     p.paid_on,
                     p.reference,
@@ -323,6 +323,6 @@ pub(crate) async fn schedule_cmd(
             }
         );
     }
-    print!("{out}");
+    out!("{out}");
     Ok(ExitCode::SUCCESS)
 }

@@ -261,7 +261,7 @@ pub(crate) async fn dispute_cmd(command: DisputeCommand) -> Result<ExitCode> {
             let store = open(db).await?;
             let agreement = finance::stored_agreement(store.as_ref(), &as_at.agreement).await?;
             let disputes = governance::disputes(store.as_ref(), &agreement.id).await?;
-            print!(
+            out!(
                 "{}",
                 dispute_table(&agreement, &disputes, as_at.as_at.unwrap_or_else(today))
             );
@@ -304,13 +304,13 @@ pub(crate) async fn dispute_cmd(command: DisputeCommand) -> Result<ExitCode> {
         DisputeCommand::Escalate { .. } => "escalated",
         _ => "resolved",
     };
-    println!("Dispute {} {verb} on {day}.", d.reference);
+    outln!("Dispute {} {verb} on {day}.", d.reference);
     match (&d.resolved_on, &d.outcome) {
-        (Some(when), outcome) => println!(
+        (Some(when), outcome) => outln!(
             "  Resolved {when}: {}",
             outcome.as_deref().unwrap_or_default()
         ),
-        _ => println!(
+        _ => outln!(
             "  Step {} of {}: {}{}",
             d.stages.len(),
             ladder_len(&agreement),
@@ -369,7 +369,7 @@ pub(crate) async fn complaint_cmd(command: ComplaintCommand) -> Result<ExitCode>
             let store = open(db).await?;
             let agreement = finance::stored_agreement(store.as_ref(), &as_at.agreement).await?;
             let list = governance::complaints(store.as_ref(), &agreement.id).await?;
-            print!(
+            out!(
                 "{}",
                 complaint_table(&agreement, &list, as_at.as_at.unwrap_or_else(today))
             );
@@ -417,13 +417,13 @@ pub(crate) async fn complaint_cmd(command: ComplaintCommand) -> Result<ExitCode>
         ComplaintCommand::Acknowledge { .. } => "acknowledged",
         _ => "responded to",
     };
-    println!("{} {} {verb} on {day}.", kind_text(c.kind), c.reference);
+    outln!("{} {} {verb} on {day}.", kind_text(c.kind), c.reference);
     match c.next_due() {
-        Some((what, due)) => println!(
+        Some((what, due)) => outln!(
             "  Next: {what} by {due} ({}).",
             finance::partner_name(&agreement, &c.handled_by)
         ),
-        None => println!("  Nothing more is due on it."),
+        None => outln!("  Nothing more is due on it."),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -496,7 +496,7 @@ pub(crate) async fn risk_cmd(command: RiskCommand) -> Result<ExitCode> {
             governance::put_risk(store.as_ref(), &actor(&db), &now(), &agreement, &risk, true)
                 .await
                 .map_err(|e| refusal_error(e, flag))?;
-            println!("Risk {} added: {}", risk.reference, risk_summary(&risk));
+            outln!("Risk {} added: {}", risk.reference, risk_summary(&risk));
         }
         RiskCommand::Update {
             on,
@@ -561,7 +561,7 @@ pub(crate) async fn risk_cmd(command: RiskCommand) -> Result<ExitCode> {
             )
             .await
             .map_err(|e| refusal_error(e, flag))?;
-            println!("Risk {} updated: {}", risk.reference, risk_summary(&risk));
+            outln!("Risk {} updated: {}", risk.reference, risk_summary(&risk));
         }
         RiskCommand::List { as_at, all, db } => {
             let store = open(&db).await?;
@@ -571,7 +571,7 @@ pub(crate) async fn risk_cmd(command: RiskCommand) -> Result<ExitCode> {
             risks.sort_by(|a, b| {
                 (b.score(), a.review_on, &a.reference).cmp(&(a.score(), b.review_on, &b.reference))
             });
-            print!(
+            out!(
                 "{}",
                 risk_table(&agreement, &risks, as_at.as_at.unwrap_or_else(today))
             );
@@ -653,8 +653,8 @@ pub(crate) async fn exit_cmd(command: ExitCommand) -> Result<ExitCode> {
             .await
             .map_err(|e| refusal_error(e, flag))?;
             // The end date first, as `concordat notice` prints it, so a script can read it.
-            println!("{}", n.ends_on);
-            println!(
+            outln!("{}", n.ends_on);
+            outln!(
                 "Notice served by {} on {}: {} ends on {}.",
                 finance::partner_name(&agreement, &n.served_by),
                 n.served_on,
@@ -662,7 +662,7 @@ pub(crate) async fn exit_cmd(command: ExitCommand) -> Result<ExitCode> {
                 n.ends_on
             );
             for line in &n.reasoning {
-                println!("{line}");
+                outln!("{line}");
             }
         }
         ExitCommand::Statement {
@@ -689,21 +689,21 @@ pub(crate) async fn exit_cmd(command: ExitCommand) -> Result<ExitCode> {
             }
             let exit = governance::exit_statement(store.as_ref(), &agreement, fund, year).await?;
             match format {
-                ExitFormat::Json => println!("{}", serde_json::to_string_pretty(&exit)?),
+                ExitFormat::Json => outln!("{}", serde_json::to_string_pretty(&exit)?),
                 ExitFormat::Table => {
                     let notice = governance::notice(store.as_ref(), &agreement.id).await?;
-                    println!("Final statement on exit: {} {}", exit.fund, exit.year);
+                    outln!("Final statement on exit: {} {}", exit.fund, exit.year);
                     match notice {
-                        Some(n) => println!(
+                        Some(n) => outln!(
                             "Notice served by {} on {}; the agreement ends on {}.",
                             finance::partner_name(&agreement, &n.served_by),
                             n.served_on,
                             n.ends_on
                         ),
-                        None => println!("No notice is recorded as served."),
+                        None => outln!("No notice is recorded as served."),
                     }
-                    println!("Basis: {}\n", exit.basis);
-                    print!(
+                    outln!("Basis: {}\n", exit.basis);
+                    out!(
                         "{}",
                         crate::money_cmds::settle_table(&agreement, &exit.settlement)
                     );

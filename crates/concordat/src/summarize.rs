@@ -27,8 +27,7 @@ pub(crate) fn run(file: &Path, by: &[Dimension], format: Format) -> Result<ExitC
     let name = file.display().to_string();
     let input = File::open(file).with_context(|| format!("cannot open {name}"))?;
     let summary = summarize_reader(input, by).map_err(|e| anyhow!(e.render(&name)))?;
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = BufWriter::new(crate::output::Stdout::lock());
     match format {
         Format::Csv => write_csv(&mut out, &summary)?,
         Format::Table => write_table(&mut out, &summary)?,
