@@ -103,6 +103,30 @@ fn totals_equal_the_generators_own() {
     let control = stderr(&o);
     assert!(control.contains("30000 rows read"), "{control}");
 
+    // Through a pipe the file is read rather than mapped into memory: the same totals.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_concordat"))
+        .args([
+            "summarize",
+            "/dev/stdin",
+            "--by",
+            "fund,service",
+            "--format",
+            "csv",
+        ])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut input = child.stdin.take().unwrap();
+    let bytes = std::fs::read(dir.join("ledger.csv")).unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut input, &bytes));
+    let piped = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert_eq!(stdout(&piped), out, "piped and mapped totals agree");
+
     let o = concordat(
         &["summarize", "ledger.csv", "--by", "fund", "--format", "csv"],
         &dir,

@@ -1,17 +1,20 @@
 //! Totals straight from a ledger CSV, without a database: postings grouped by any of fund,
 //! service line, financial period and partner, summed exactly in pence.
 //!
-//! Built for speed in constant memory. The input is read in large chunks, each cut at a line
-//! boundary, the next chunk being read while the current one is summed. Lines with no quote
-//! (the usual extract) take a fast path: commas and line ends are found 64 bytes at a time as
-//! bit masks (SSE2 on x86-64), and only the fields used are looked at. From the first line with
-//! a quote, a piece goes through a hand-written CSV state machine over `memchr3` (quoted fields
-//! with commas and doubled quotes are handled; a line break inside quotes is not). The
-//! common amount form `-?digits.dd` is parsed straight from the bytes (every other form goes
-//! through [`Money::parse`]), and each distinct key is interned once in a small open-addressed
-//! table. A chunk is cut into pieces
-//! that two threads take in turn, each keeping its own totals; they are merged at the end.
-//! Memory is two chunk buffers plus one entry per distinct key, whatever the file's size.
+//! Built for speed in constant memory. The input comes in large pieces, each cut at a line
+//! boundary, the next being fetched while the current one is summed: read into two buffers
+//! ([`summarize_reader`]), or handed over as windows by a caller that maps a file into memory
+//! ([`summarize_windows`]). Lines with no quote (the usual extract) take a fast path: commas and
+//! line ends are found 64 bytes at a time as bit masks (SSE2, or AVX-512 where the processor has
+//! it), only the fields used are looked at, and when the amount is the last column the unused
+//! columns before it are passed a block at a time, their commas counted to check the row's
+//! shape. From the first line with a quote, a piece goes through a hand-written CSV state
+//! machine over `memchr3` (quoted fields with commas and doubled quotes are handled; a line
+//! break inside quotes is not). The common amount form `-?digits.dd` is parsed straight from
+//! the bytes (every other form goes through [`Money::parse`]), and each distinct key is interned
+//! once in a small open-addressed table. A piece is cut into parts that two threads take in
+//! turn, each keeping its own totals; they are merged at the end. Memory is two pieces plus one
+//! entry per distinct key, whatever the file's size.
 //!
 //! Sums are kept in `i128` pence, so no intermediate sum can overflow; a final total that does
 //! not fit [`Money`] (an `i64` of pence) is an error, never a wrapped number.
@@ -216,12 +219,8 @@ pub fn summarize_reader<R: Read>(reader: R, by: &[Dimension]) -> Result<Summary,
     summarize_reader_with(reader, by, Options::default())
 }
 
-/// [`summarize_reader`] with a chosen chunk size and number of threads (1 or 2).
-pub fn summarize_reader_with<R: Read>(
-    mut reader: R,
-    by: &[Dimension],
-    options: Options,
-) -> Result<Summary, SummaryError> {
+/// The groupings asked for: at least one, none twice.
+fn check_by(by: &[Dimension]) -> Result<(), SummaryError> {
     if by.is_empty() {
         return Err(SummaryError::NoDimensions);
     }
@@ -230,6 +229,111 @@ pub fn summarize_reader_with<R: Read>(
             return Err(SummaryError::DuplicateDimension(*d));
         }
     }
+    Ok(())
+}
+
+/// A ledger's bytes, handed over a window at a time: a file mapped into memory, say. The
+/// engine opens no files itself; the caller decides how the bytes are reached.
+pub trait Windows {
+    type Window: std::ops::Deref<Target = [u8]>;
+    /// The input's size in bytes.
+    fn size(&self) -> u64;
+    /// The `len` bytes from `offset` (`offset + len` is never beyond the input's size).
+    fn window(&mut self, offset: u64, len: usize) -> std::io::Result<Self::Window>;
+}
+
+impl<W: Windows> Windows for &mut W {
+    type Window = W::Window;
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn window(&mut self, offset: u64, len: usize) -> std::io::Result<Self::Window> {
+        (**self).window(offset, len)
+    }
+}
+
+/// Sums a ledger CSV handed over in windows of about `window_bytes`, on two threads: while one
+/// window is summed, the next is fetched. A line longer than a window makes the window grow.
+pub fn summarize_windows<W: Windows>(
+    mut source: W,
+    by: &[Dimension],
+    window_bytes: usize,
+    threads: usize,
+) -> Result<Summary, SummaryError> {
+    check_by(by)?;
+    let total = source.size();
+    let window_bytes = window_bytes.max(64) as u64;
+    let fetch = |source: &mut W, at: u64, len: u64| {
+        source
+            .window(at, len.min(total - at) as usize)
+            .map_err(SummaryError::Read)
+    };
+    let mut at = 0u64;
+    let mut len = window_bytes;
+    let mut current = fetch(&mut source, at, len)?;
+    let mut layout: Option<Layout> = None;
+    let mut line_base = 0u64;
+    let mut accs: Vec<Acc> = Vec::new();
+    loop {
+        let data: &[u8] = &current;
+        let last = at + data.len() as u64 == total;
+        if layout.is_none() {
+            let end = match memchr(b'\n', data) {
+                Some(end) => end,
+                None if last => data.len(),
+                None => {
+                    len *= 2;
+                    current = fetch(&mut source, at, len)?;
+                    continue;
+                }
+            };
+            layout = Some(Layout::from_header(&data[..end], by)?);
+            line_base = 1;
+            accs = (0..threads.clamp(1, 2)).map(|_| Acc::default()).collect();
+            // The lines start after the header.
+            at = (end as u64 + 1).min(total);
+            current = fetch(&mut source, at, len)?;
+            continue;
+        }
+        let start = 0;
+        let lay = layout.as_ref().expect("read above");
+        let end = if last {
+            data.len()
+        } else {
+            match memrchr(b'\n', &data[start..]) {
+                Some(i) => start + i + 1,
+                None => {
+                    // A line longer than the window: fetch a wider one from the same place.
+                    len *= 2;
+                    current = fetch(&mut source, at, len)?;
+                    continue;
+                }
+            }
+        };
+        let next_at = at + end as u64;
+        let (scanned, next) = scan_region(&data[start..end], lay, &mut accs, line_base, || {
+            (!last).then(|| fetch(&mut source, next_at, window_bytes))
+        });
+        line_base += scanned?;
+        match next {
+            None => break,
+            Some(next) => {
+                current = next?;
+                at = next_at;
+                len = window_bytes;
+            }
+        }
+    }
+    finish(by, accs)
+}
+
+/// [`summarize_reader`] with a chosen chunk size and number of threads (1 or 2).
+pub fn summarize_reader_with<R: Read>(
+    mut reader: R,
+    by: &[Dimension],
+    options: Options,
+) -> Result<Summary, SummaryError> {
+    check_by(by)?;
     // Two buffers: while one chunk is summed, the next is read into the other.
     let mut buf = vec![0u8; options.chunk_bytes.max(64)];
     let mut spare: Vec<u8> = Vec::new();
@@ -418,6 +522,12 @@ struct Layout {
     /// Output-key positions in column order, so a stored key can be decoded.
     key_positions: Vec<usize>,
     width: usize,
+    /// The last key column, when the amount is the header's last column and at least one
+    /// unused column lies between them: the fast path then goes from the end of this column
+    /// straight to the line end, and counts the commas skipped to check the row's shape.
+    skip_after: Option<usize>,
+    /// The instruction set of the fast path.
+    isa: Isa,
 }
 
 impl Layout {
@@ -488,11 +598,21 @@ impl Layout {
                 _ => None,
             })
             .collect();
+        let amount_col = roles.iter().position(|r| *r == Role::Amount);
+        let last_key_col = roles
+            .iter()
+            .rposition(|r| matches!(r, Role::Key(_) | Role::Date(_)));
+        let skip_after = match (last_key_col, amount_col) {
+            (Some(k), Some(a)) if a == header.len() - 1 && a >= k + 2 => Some(k),
+            _ => None,
+        };
         Ok(Layout {
             header,
             roles,
             key_positions,
             width: by.len(),
+            skip_after,
+            isa: Isa::detect(),
         })
     }
 }
@@ -566,38 +686,58 @@ fn split_field(line: &[u8], i: usize, scratch: &mut Vec<u8>) -> Result<Field, St
     Ok(Field { value, next })
 }
 
+/// The eight bytes of `bytes` at `at`, as a little-endian word.
+#[inline(always)]
+fn word(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
+}
+
+/// The last bytes of a key shorter than a word, in a word (the rare short key).
+#[cold]
+fn short_word(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..bytes.len()].copy_from_slice(bytes);
+    u64::from_le_bytes(w)
+}
+
 /// A fast, non-cryptographic hash of a key (FxHash's step over 8-byte words): keys come from
 /// the file, but a collision only costs a probe, never a wrong total (keys are compared whole).
+/// A key's last word is read overlapping the one before it, so no bytes are copied.
 #[inline]
 fn key_hash(bytes: &[u8]) -> u64 {
     let step = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    let mut h = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        h = step(h, u64::from_le_bytes(c.try_into().expect("eight bytes")));
+    let n = bytes.len();
+    let mut h = n as u64;
+    if n < 8 {
+        return step(h, short_word(bytes));
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = step(h, u64::from_le_bytes(w));
+    let mut at = 0;
+    while at + 8 < n {
+        h = step(h, word(bytes, at));
+        at += 8;
     }
-    h
+    step(h, word(bytes, n - 8))
 }
 
-/// Equal keys, compared eight bytes at a time (short keys: a call to `memcmp` costs more).
+/// Equal keys, compared eight bytes at a time, the last word overlapping the one before it
+/// (short keys: a call to `memcmp` costs more).
 #[inline]
 fn same_key(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (p, q) in (&mut x).zip(&mut y) {
-        if p != q {
+    if n < 8 {
+        return a == b;
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
             return false;
         }
+        at += 8;
     }
-    x.remainder() == y.remainder()
+    word(a, n - 8) == word(b, n - 8)
 }
 
 /// The distinct keys met so far, each with its totals: an open-addressed table (linear probing,
@@ -611,13 +751,13 @@ struct Totals {
 
 impl Totals {
     /// The entry for `key`, made (with `parts`, the key decoded) if the key is new.
-    #[inline]
+    #[inline(always)]
     fn entry(
         &mut self,
         key: &[u8],
         parts: impl FnOnce() -> Result<Vec<String>, (usize, String)>,
     ) -> Result<&mut Entry, (usize, String)> {
-        if (self.entries.len() + 1) * 2 > self.slots.len() {
+        if self.slots.is_empty() {
             self.grow();
         }
         let hash = key_hash(key);
@@ -626,14 +766,7 @@ impl Totals {
         loop {
             let (h, n) = self.slots[i];
             if n == 0 {
-                self.entries.push(Entry {
-                    bytes: key.into(),
-                    key: parts()?,
-                    postings: 0,
-                    pence: 0,
-                });
-                self.slots[i] = (hash, self.entries.len() as u32);
-                return Ok(self.entries.last_mut().expect("just pushed"));
+                return self.insert(i, hash, key, parts);
             }
             let at = n as usize - 1;
             if h == hash && same_key(&self.entries[at].bytes, key) {
@@ -641,6 +774,30 @@ impl Totals {
             }
             i = (i + 1) & mask;
         }
+    }
+
+    /// Puts a new key in empty slot `slot`; the table grows once it is half full, so a probe
+    /// always ends at an empty slot.
+    #[cold]
+    #[inline(never)]
+    fn insert(
+        &mut self,
+        slot: usize,
+        hash: u64,
+        key: &[u8],
+        parts: impl FnOnce() -> Result<Vec<String>, (usize, String)>,
+    ) -> Result<&mut Entry, (usize, String)> {
+        self.entries.push(Entry {
+            bytes: key.into(),
+            key: parts()?,
+            postings: 0,
+            pence: 0,
+        });
+        self.slots[slot] = (hash, self.entries.len() as u32);
+        if self.entries.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        Ok(self.entries.last_mut().expect("just pushed"))
     }
 
     fn grow(&mut self) {
@@ -674,9 +831,55 @@ struct Acc {
     totals: Totals,
     rows: u64,
     key: Vec<u8>,
+    plain_key: KeyBuf,
     scratch: Vec<u8>,
     last_date: Vec<u8>,
     last_period: String,
+}
+
+/// A key being built on the fast path. The buffer is kept longer than the key, so that a short
+/// field is copied as one fixed 32-byte move rather than through a call to `memcpy`.
+#[derive(Default)]
+struct KeyBuf {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl KeyBuf {
+    /// Room kept past the key: a 32-byte move and the separator.
+    const SLACK: usize = 33;
+
+    /// Appends `from[start..end]` and a separator.
+    #[inline(always)]
+    fn push(&mut self, from: &[u8], start: usize, end: usize) {
+        let n = end - start;
+        if self.len + n + Self::SLACK > self.buf.len() {
+            self.grow(n);
+        }
+        if n <= 32 && start + 32 <= from.len() {
+            // The bytes after the field land past the key and are overwritten or ignored.
+            self.buf[self.len..self.len + 32].copy_from_slice(&from[start..start + 32]);
+        } else {
+            self.buf[self.len..self.len + n].copy_from_slice(&from[start..end]);
+        }
+        self.len += n;
+        self.buf[self.len] = SEP;
+        self.len += 1;
+    }
+
+    #[cold]
+    fn grow(&mut self, n: usize) {
+        let size = (self.len + n + Self::SLACK).next_power_of_two().max(256);
+        self.buf.resize(size, 0);
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
 }
 
 /// Key parts are separated by 0xFF, a byte that never occurs in UTF-8 text.
@@ -708,40 +911,106 @@ struct Marks {
     quotes: u64,
 }
 
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn marks(block: &[u8; 64]) -> Marks {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
-    let mut m = Marks {
-        fields: 0,
-        lines: 0,
-        quotes: 0,
-    };
-    // SAFETY: SSE2 is part of every x86-64 target, so its intrinsics can always run; each
-    // 16-byte load at 16*i lies inside the 64-byte block, and an unaligned load needs no
-    // alignment.
-    unsafe {
-        let comma = _mm_set1_epi8(b',' as i8);
-        let newline = _mm_set1_epi8(b'\n' as i8);
-        let quote = _mm_set1_epi8(b'"' as i8);
-        for i in 0..4 {
-            let v = _mm_loadu_si128(block.as_ptr().add(16 * i).cast::<__m128i>());
-            let n = _mm_cmpeq_epi8(v, newline);
-            let f = _mm_or_si128(_mm_cmpeq_epi8(v, comma), n);
-            let q = _mm_cmpeq_epi8(v, quote);
-            m.fields |= u64::from(_mm_movemask_epi8(f) as u16) << (16 * i);
-            m.lines |= u64::from(_mm_movemask_epi8(n) as u16) << (16 * i);
-            m.quotes |= u64::from(_mm_movemask_epi8(q) as u16) << (16 * i);
+/// The instruction set the fast path runs on, chosen once from what the processor has: wider
+/// compares find a block's marks in fewer steps, and bit-counting instructions replace loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    /// SSE2 on x86-64 (every x86-64 processor has it), a plain loop elsewhere.
+    Baseline,
+    /// SSE2 with the bit-counting instructions (BMI1, POPCNT, LZCNT). AVX2's wider compares are
+    /// not used: LLVM turns two 32-byte masks joined into one 64-bit mask into byte-by-byte
+    /// code, slower than four SSE2 masks.
+    #[cfg(target_arch = "x86_64")]
+    Bits,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Isa {
+    fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let bits = std::arch::is_x86_feature_detected!("bmi1")
+                && std::arch::is_x86_feature_detected!("popcnt")
+                && std::arch::is_x86_feature_detected!("lzcnt");
+            if bits && std::arch::is_x86_feature_detected!("avx512bw") {
+                return Isa::Avx512;
+            }
+            if bits {
+                return Isa::Bits;
+            }
         }
+        Isa::Baseline
     }
-    m
+
+    /// Every instruction set this processor can run, for tests.
+    #[cfg(test)]
+    fn available() -> Vec<Isa> {
+        let mut all = vec![Isa::Baseline];
+        #[cfg(target_arch = "x86_64")]
+        {
+            match Isa::detect() {
+                Isa::Avx512 => all.extend([Isa::Bits, Isa::Avx512]),
+                Isa::Bits => all.push(Isa::Bits),
+                Isa::Baseline => {}
+            }
+        }
+        all
+    }
+}
+
+/// Finds a 64-byte block's marks.
+trait Marker {
+    fn marks(block: &[u8; 64]) -> Marks;
+}
+
+struct Baseline;
+
+#[cfg(target_arch = "x86_64")]
+impl Marker for Baseline {
+    #[inline(always)]
+    fn marks(block: &[u8; 64]) -> Marks {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        let mut m = Marks {
+            fields: 0,
+            lines: 0,
+            quotes: 0,
+        };
+        // SAFETY: SSE2 is part of every x86-64 target, so its intrinsics can always run; each
+        // 16-byte load at 16*i lies inside the 64-byte block, and an unaligned load needs no
+        // alignment.
+        unsafe {
+            let comma = _mm_set1_epi8(b',' as i8);
+            let newline = _mm_set1_epi8(b'\n' as i8);
+            let quote = _mm_set1_epi8(b'"' as i8);
+            for i in 0..4 {
+                let v = _mm_loadu_si128(block.as_ptr().add(16 * i).cast::<__m128i>());
+                let n = _mm_cmpeq_epi8(v, newline);
+                let f = _mm_or_si128(_mm_cmpeq_epi8(v, comma), n);
+                let q = _mm_cmpeq_epi8(v, quote);
+                m.fields |= u64::from(_mm_movemask_epi8(f) as u16) << (16 * i);
+                m.lines |= u64::from(_mm_movemask_epi8(n) as u16) << (16 * i);
+                m.quotes |= u64::from(_mm_movemask_epi8(q) as u16) << (16 * i);
+            }
+        }
+        m
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn marks(block: &[u8; 64]) -> Marks {
+impl Marker for Baseline {
+    #[inline(always)]
+    fn marks(block: &[u8; 64]) -> Marks {
+        marks_bytewise(block)
+    }
+}
+
+/// The marks found one byte at a time: the reference the others are tested against.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn marks_bytewise(block: &[u8; 64]) -> Marks {
     let mut m = Marks {
         fields: 0,
         lines: 0,
@@ -755,40 +1024,134 @@ fn marks(block: &[u8; 64]) -> Marks {
     m
 }
 
-/// The fast path for the usual extract, which has no quotes: 64 bytes at a time, the commas
-/// and line ends are found as bit masks, and a field is only looked at if it is used. Stops at
-/// the start of the line holding the first quote, or after the last line end (a last line with
-/// no line break goes to the general scanner). Returns where it stopped and the lines summed.
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Marker for Avx512 {
+    /// Only inlined into [`scan_plain_avx512`], which runs once AVX-512BW has been detected.
+    #[inline(always)]
+    fn marks(block: &[u8; 64]) -> Marks {
+        use std::arch::x86_64::{
+            __m512i, _mm512_cmpeq_epi8_mask, _mm512_loadu_si512, _mm512_set1_epi8,
+        };
+        // SAFETY: reached only from `scan_plain_avx512`, called after AVX-512BW was detected;
+        // the 64-byte load is the block itself, and needs no alignment.
+        unsafe {
+            let v = _mm512_loadu_si512(block.as_ptr().cast::<__m512i>());
+            let lines = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\n' as i8));
+            Marks {
+                fields: _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b',' as i8)) | lines,
+                lines,
+                quotes: _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'"' as i8)),
+            }
+        }
+    }
+}
+
+/// The fast path on the instruction set chosen for `lay`.
 fn scan_plain(part: &[u8], lay: &Layout, acc: &mut Acc) -> Result<(usize, u64), (u64, RowProblem)> {
+    match lay.isa {
+        Isa::Baseline => scan_plain_with::<Baseline>(part, lay, acc),
+        // SAFETY: `lay.isa` is only set to these after `Isa::detect` found the features.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Bits => unsafe { scan_plain_bits(part, lay, acc) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { scan_plain_avx512(part, lay, acc) },
+    }
+}
+
+/// [`scan_plain_with`] on SSE2, compiled with the bit-counting instructions.
+///
+/// # Safety
+/// The processor must have BMI1, POPCNT and LZCNT.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi1,popcnt,lzcnt")]
+unsafe fn scan_plain_bits(
+    part: &[u8],
+    lay: &Layout,
+    acc: &mut Acc,
+) -> Result<(usize, u64), (u64, RowProblem)> {
+    scan_plain_with::<Baseline>(part, lay, acc)
+}
+
+/// [`scan_plain_with`] compiled for AVX-512BW with the bit-counting instructions.
+///
+/// # Safety
+/// The processor must have AVX-512F, AVX-512BW, BMI1, POPCNT and LZCNT.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,bmi1,popcnt,lzcnt")]
+unsafe fn scan_plain_avx512(
+    part: &[u8],
+    lay: &Layout,
+    acc: &mut Acc,
+) -> Result<(usize, u64), (u64, RowProblem)> {
+    scan_plain_with::<Avx512>(part, lay, acc)
+}
+
+/// The fast path for the usual extract, which has no quotes: 64 bytes at a time, the commas
+/// and line ends are found as bit masks, and a field is only looked at if it is used. When the
+/// amount is the last column, the unused columns between the last key and the amount are not
+/// walked one by one: their commas are counted a block at a time and the amount is taken after
+/// the last of them. Stops at the start of the line holding the first quote, or after the last
+/// line end (a last line with no line break goes to the general scanner). Returns where it
+/// stopped and the lines summed.
+#[inline(always)]
+fn scan_plain_with<M: Marker>(
+    part: &[u8],
+    lay: &Layout,
+    acc: &mut Acc,
+) -> Result<(usize, u64), (u64, RowProblem)> {
     let Acc {
         totals,
         rows,
-        key,
+        plain_key: key,
         last_date,
         last_period,
         ..
     } = acc;
+    // The period's text with room after it, so it is copied into keys as one fixed move.
+    let mut period = [0u8; 64];
+    let mut period_len = last_period.len().min(32);
+    period[..period_len].copy_from_slice(&last_period.as_bytes()[..period_len]);
     let ncols = lay.roles.len();
+    let roles = &lay.roles[..];
+    // The column after which the fast path skips to the line end (none: past every column),
+    // and how many commas a well-formed row has in between.
+    let skip_col = lay.skip_after.unwrap_or(usize::MAX);
+    let between = ncols.saturating_sub(skip_col.saturating_add(2)) as u32;
+    let amount_col = ncols - 1;
     let mut line_no = 0u64;
     let mut line_start = 0usize;
     let mut field_start = 0usize;
     let mut col = 0usize;
     let mut pence = 0i64;
+    // Between the last key column and the line end: the comma that ended the key column, the
+    // commas passed since and the last of them.
+    let mut skip = Skip {
+        active: false,
+        from: 0,
+        commas: 0,
+        last_comma: 0,
+    };
     key.clear();
     let mut base = 0;
     while base < part.len() {
         let m = if part.len() - base >= 64 {
-            marks(part[base..base + 64].try_into().expect("64 bytes"))
+            M::marks(part[base..base + 64].try_into().expect("64 bytes"))
         } else {
             let mut last = [0u8; 64];
             last[..part.len() - base].copy_from_slice(&part[base..]);
-            marks(&last)
+            M::marks(&last)
         };
         if m.quotes != 0 {
             key.clear();
             return Ok((line_start, line_no));
         }
         let mut bits = m.fields;
+        if skip.active {
+            bits = skip.pass(&m, bits, 0, base);
+        }
         while bits != 0 {
             let bit = bits.trailing_zeros();
             bits &= bits - 1;
@@ -806,35 +1169,72 @@ fn scan_plain(part: &[u8], lay: &Layout, acc: &mut Acc) -> Result<(usize, u64), 
                     continue;
                 }
             }
-            if col < ncols {
-                let v = &part[field_start..end];
-                match lay.roles[col] {
-                    Role::Skip => {}
-                    Role::Key(_) => {
-                        key.extend_from_slice(v);
-                        key.push(SEP);
+            if skip.active {
+                // Only a line end stops a skip: every comma before it was counted.
+                skip.active = false;
+                let v = match skip.commas.cmp(&between) {
+                    std::cmp::Ordering::Equal => &part[skip.last_comma + 1..end],
+                    std::cmp::Ordering::Less => {
+                        let fields = skip_col + 2 + skip.commas as usize;
+                        return Err((line_no + 1, short_row(fields, lay)));
                     }
-                    Role::Date(_) => {
-                        if v != &last_date[..] {
-                            let p = period_of(v)
-                                .map_err(|problem| (line_no + 1, RowProblem { col, problem }))?;
-                            last_date.clear();
-                            last_date.extend_from_slice(v);
-                            *last_period = p.to_string();
+                    // More fields than the header: the amount is not the last one.
+                    std::cmp::Ordering::Greater => nth_field(part, skip.from + 1, end, between),
+                };
+                pence = match fast_pence(v) {
+                    Some(p) => p,
+                    None => slow_pence(v).map_err(|problem| {
+                        (
+                            line_no + 1,
+                            RowProblem {
+                                col: amount_col,
+                                problem,
+                            },
+                        )
+                    })?,
+                };
+                col = ncols;
+            } else {
+                if col < ncols {
+                    let v = &part[field_start..end];
+                    match roles[col] {
+                        Role::Skip => {}
+                        Role::Key(_) => key.push(part, field_start, end),
+                        Role::Date(_) => {
+                            if !same_key(v, last_date) {
+                                let p = period_of(v).map_err(|problem| {
+                                    (line_no + 1, RowProblem { col, problem })
+                                })?;
+                                last_date.clear();
+                                last_date.extend_from_slice(v);
+                                *last_period = p.to_string();
+                                period_len = last_period.len().min(32);
+                                period[..period_len]
+                                    .copy_from_slice(&last_period.as_bytes()[..period_len]);
+                            }
+                            key.push(&period, 0, period_len);
                         }
-                        key.extend_from_slice(last_period.as_bytes());
-                        key.push(SEP);
-                    }
-                    Role::Amount => {
-                        pence = match fast_pence(v) {
-                            Some(p) => p,
-                            None => slow_pence(v)
-                                .map_err(|problem| (line_no + 1, RowProblem { col, problem }))?,
+                        Role::Amount => {
+                            pence = match fast_pence(v) {
+                                Some(p) => p,
+                                None => slow_pence(v).map_err(|problem| {
+                                    (line_no + 1, RowProblem { col, problem })
+                                })?,
+                            }
                         }
                     }
                 }
+                if !line_end && col == skip_col {
+                    skip = Skip {
+                        active: true,
+                        from: p,
+                        commas: 0,
+                        last_comma: p,
+                    };
+                    bits = skip.pass(&m, bits, bit + 1, base);
+                }
+                col += 1;
             }
-            col += 1;
             field_start = p + 1;
             if !line_end {
                 continue;
@@ -843,7 +1243,7 @@ fn scan_plain(part: &[u8], lay: &Layout, acc: &mut Acc) -> Result<(usize, u64), 
             if col < ncols {
                 return Err((line_no, short_row(col, lay)));
             }
-            add_row(totals, key, pence, lay)
+            add_row(totals, key.bytes(), pence, lay)
                 .map_err(|(col, problem)| (line_no, RowProblem { col, problem }))?;
             *rows += 1;
             key.clear();
@@ -855,6 +1255,48 @@ fn scan_plain(part: &[u8], lay: &Layout, acc: &mut Acc) -> Result<(usize, u64), 
     }
     key.clear();
     Ok((line_start, line_no))
+}
+
+/// The fast path's walk from the last key column to the line end.
+struct Skip {
+    active: bool,
+    /// The comma that ended the key column.
+    from: usize,
+    /// Commas passed since `from`.
+    commas: u32,
+    /// The last comma passed (`from` if none): the amount starts after it.
+    last_comma: usize,
+}
+
+impl Skip {
+    /// Passes the commas of block `m` (at `base`) from bit `from` up to its first line end, if
+    /// any: counts them, notes the last, and returns `bits` without them.
+    #[inline(always)]
+    fn pass(&mut self, m: &Marks, bits: u64, from: u32, base: usize) -> u64 {
+        let span = if from >= 64 { 0 } else { !0u64 << from };
+        let line_ends = m.lines & span;
+        let upto = if line_ends == 0 {
+            span
+        } else {
+            span & ((line_ends & line_ends.wrapping_neg()) - 1)
+        };
+        let commas = m.fields & upto;
+        self.commas += commas.count_ones();
+        if commas != 0 {
+            self.last_comma = base + 63 - commas.leading_zeros() as usize;
+        }
+        bits & !upto
+    }
+}
+
+/// The field `n` commas after `start` in `part[start..end]`, which holds more than `n` commas.
+#[cold]
+fn nth_field(part: &[u8], mut start: usize, end: usize, n: u32) -> &[u8] {
+    for _ in 0..n {
+        start += memchr(b',', &part[start..end]).expect("the commas were counted") + 1;
+    }
+    let stop = memchr(b',', &part[start..end]).map_or(end, |i| start + i);
+    &part[start..stop]
 }
 
 /// The problem of a row that ends after `col` fields when `lay` needs more.
@@ -892,6 +1334,7 @@ fn scan_quoted(part: &[u8], lay: &Layout, acc: &mut Acc) -> Result<u64, (u64, Ro
         scratch,
         last_date,
         last_period,
+        ..
     } = acc;
     let ncols = lay.roles.len();
     let mut line_no = 0u64;
@@ -1385,7 +1828,12 @@ mod tests {
     fn the_quote_free_fast_path_agrees_with_the_general_scanner() {
         let header = b"date,fund,service,partner,subjective,amount";
         let by = [Dimension::Period, Dimension::Fund, Dimension::Service];
-        let lay = Layout::from_header(header, &by).unwrap();
+        let mut lay = Layout::from_header(header, &by).unwrap();
+        assert_eq!(
+            lay.skip_after,
+            Some(2),
+            "the columns between service and amount are skipped"
+        );
         // Lines of every kind the fast path must hand over or handle as the general one does.
         let kinds = [
             "2024-04-01,F1,Home care,P1,5100,10.00\n",
@@ -1397,6 +1845,10 @@ mod tests {
             "2024-07-01,F1,Home care,P1,5100,1..0\n",
             "2024-13-01,F1,Home care,P1,5100,1.00\n",
             "2024-08-01,F3,Day care,P3,5300,7.77,extra\n",
+            "2024-04-02,F1,Home care,P1,Ashdown Birchwood Brookside Castlefield Cedar Clifton Daresbury Eccleston,1.25\n",
+            "2024-04-03,F2,Telecare,P2,,\r\n",
+            "2024-04-04,F1,Home care\n",
+            "2024-04-05,F1,Home care,P1,5100,2.00,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,x\n",
         ];
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = |n: usize| {
@@ -1421,12 +1873,104 @@ mod tests {
             if round % 5 == 0 {
                 part.push_str("2024-09-01,F1,Home care,P1,5100,3.33"); // no line break at the end
             }
-            let fast = scan_with(scan_part, part.as_bytes(), &lay);
             let general = scan_with(scan_quoted, part.as_bytes(), &lay);
-            assert_eq!(fast, general, "{part}");
-            compared_errors += usize::from(fast.is_err());
+            // Each instruction set this processor has must agree with the general scanner.
+            for isa in Isa::available() {
+                lay.isa = isa;
+                let fast = scan_with(scan_part, part.as_bytes(), &lay);
+                assert_eq!(fast, general, "{isa:?}: {part}");
+            }
+            compared_errors += usize::from(general.is_err());
         }
         assert!(compared_errors > 50, "bad rows were compared too");
+    }
+
+    /// An in-memory input handed over in windows, counting how many were asked for.
+    struct Slices<'a> {
+        data: &'a [u8],
+        asked: usize,
+    }
+
+    impl Windows for Slices<'_> {
+        type Window = Vec<u8>;
+        fn size(&self) -> u64 {
+            self.data.len() as u64
+        }
+        fn window(&mut self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+            self.asked += 1;
+            let at = offset as usize;
+            Ok(self.data[at..at + len].to_vec())
+        }
+    }
+
+    #[test]
+    fn windows_give_the_same_totals_and_errors_as_one_read() {
+        let mut data = String::from("\u{feff}date,fund,service,partner,subjective,amount\r\n");
+        for i in 0..3000u32 {
+            let service = if i % 500 == 7 {
+                // Longer than the smallest windows, so a window must grow to hold the line.
+                "S".repeat(300)
+            } else {
+                format!("S{}", i % 9)
+            };
+            let amount = if i % 11 == 0 {
+                format!("\"{}\"", Money::from_pence(i64::from(i) * 1001).to_report())
+            } else {
+                Money::from_pence(i64::from(i) * 37 - 40_000).to_plain()
+            };
+            data.push_str(&format!(
+                "2024-{:02}-1{},F{},{service},P{},51{:02},{amount}\n",
+                i % 12 + 1,
+                i % 10,
+                i % 4,
+                i % 3,
+                i % 30
+            ));
+        }
+        data.push_str("2025-03-31,F1,S1,P1,5100,9.99"); // no line break at the end
+        let by = [Dimension::Fund, Dimension::Period, Dimension::Service];
+        let whole = summarize_bytes(data.as_bytes(), &by).unwrap();
+        assert_eq!(whole.rows_read, 3001);
+        for window in [64, 200, 4096, 1 << 20] {
+            for threads in [1, 2] {
+                let mut source = Slices {
+                    data: data.as_bytes(),
+                    asked: 0,
+                };
+                let got = summarize_windows(&mut source, &by, window, threads).unwrap();
+                assert_eq!(got, whole, "window {window}, threads {threads}");
+                assert!(
+                    source.asked >= data.len() / window.max(1) / 4,
+                    "windows were used"
+                );
+            }
+        }
+        // A bad amount deep in the file, so it lands in a later window.
+        let mut lines: Vec<String> = data.split('\n').map(str::to_string).collect();
+        let line = 2346;
+        lines[line - 1] = lines[line - 1].rsplit_once(',').unwrap().0.to_string() + ",x";
+        let bad = lines.join("\n");
+        for window in [64, 4096] {
+            let mut source = Slices {
+                data: bad.as_bytes(),
+                asked: 0,
+            };
+            let e = summarize_windows(&mut source, &by, window, 2)
+                .unwrap_err()
+                .render("x.csv");
+            assert!(
+                e.starts_with(&format!("x.csv:{line}: column amount: 'x")),
+                "{e}"
+            );
+        }
+        let mut empty = Slices {
+            data: b"",
+            asked: 0,
+        };
+        assert!(matches!(
+            summarize_windows(&mut empty, &by, 64, 2),
+            Err(SummaryError::Empty)
+        ));
     }
 
     #[test]
