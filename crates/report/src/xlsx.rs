@@ -87,8 +87,68 @@ fn build(report: &Report) -> Result<Vec<u8>, XlsxError> {
     workbook.save_to_buffer()
 }
 
+/// How a sheet prints: A4 landscape, as wide as one page, so a partner's finance officer who
+/// prints the statement gets whole rows rather than columns split across pages.
+fn set_print_layout(sheet: &mut Worksheet) {
+    sheet
+        .set_paper_size(A4_PAPER)
+        .set_landscape()
+        .set_print_fit_to_pages(1, 0);
+}
+
+/// Excel's code for A4 paper.
+const A4_PAPER: u8 = 9;
+
+/// Characters of the default font that fit on one line of the cover's text column (80 wide).
+const COVER_LINE_CHARS: usize = 85;
+
+/// Points per line of the default 11-point font.
+const LINE_POINTS: f64 = 15.0;
+
+/// Writes wrapped text and makes its row tall enough for every line: neither Excel nor
+/// LibreOffice grows a row for wrapped text when it opens a file, so the text would otherwise
+/// run into the rows below it.
+fn write_wrapped(
+    sheet: &mut Worksheet,
+    row: u32,
+    text: &str,
+    wrap: &Format,
+) -> Result<(), XlsxError> {
+    sheet.write_string_with_format(row, 1, text, wrap)?;
+    let lines = wrapped_lines(text, COVER_LINE_CHARS);
+    if lines > 1 {
+        sheet.set_row_height(row, LINE_POINTS * lines as f64)?;
+    }
+    Ok(())
+}
+
+/// How many lines `text` takes when wrapped at word boundaries to `width` characters (a word
+/// longer than a line is broken across lines).
+fn wrapped_lines(text: &str, width: usize) -> usize {
+    let width = width.max(1);
+    let mut lines = 1;
+    let mut used = 0;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if used == 0 {
+            used = len;
+        } else if used + 1 + len <= width {
+            used += 1 + len;
+        } else {
+            lines += 1;
+            used = len;
+        }
+        while used > width {
+            lines += 1;
+            used -= width;
+        }
+    }
+    lines
+}
+
 fn write_cover(sheet: &mut Worksheet, report: &Report) -> Result<(), XlsxError> {
     sheet.set_name(COVER_SHEET_NAME)?;
+    set_print_layout(sheet);
     let title = Format::new().set_bold().set_font_size(16);
     let bold = Format::new().set_bold();
     let heading = Format::new().set_bold().set_font_size(12);
@@ -114,12 +174,12 @@ fn write_cover(sheet: &mut Worksheet, report: &Report) -> Result<(), XlsxError> 
         for block in &section.blocks {
             match block {
                 Block::Paragraph(text) => {
-                    sheet.write_string_with_format(row, 1, text, &wrap)?;
+                    write_wrapped(sheet, row, text, &wrap)?;
                     row += 1;
                 }
                 Block::Notes(notes) => {
                     for note in notes {
-                        sheet.write_string_with_format(row, 1, format!("Note: {note}"), &wrap)?;
+                        write_wrapped(sheet, row, &format!("Note: {note}"), &wrap)?;
                         row += 1;
                     }
                 }
@@ -204,5 +264,26 @@ fn write_table(
         sheet.set_column_width(col as u16, (*width + 3).min(60) as f64)?;
     }
     sheet.set_freeze_panes(HEADER_ROW + 1, 0)?;
+    set_print_layout(sheet);
+    // The column headings on every printed page.
+    sheet.set_repeat_rows(HEADER_ROW, HEADER_ROW)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped_lines;
+
+    #[test]
+    fn wrapped_lines_counts_word_wrapped_lines() {
+        assert_eq!(wrapped_lines("", 10), 1);
+        assert_eq!(wrapped_lines("short", 10), 1);
+        assert_eq!(wrapped_lines("exactly ten", 11), 1);
+        assert_eq!(wrapped_lines("exactly ten", 10), 2);
+        assert_eq!(wrapped_lines("aaaa bbbb cccc dddd", 9), 2);
+        assert_eq!(wrapped_lines("aaaa bbbb cccc dddd", 8), 4);
+        // A word longer than the line takes as many lines as it needs.
+        assert_eq!(wrapped_lines(&"x".repeat(25), 10), 3);
+        assert_eq!(wrapped_lines(&format!("ab {}", "x".repeat(20)), 10), 3);
+    }
 }

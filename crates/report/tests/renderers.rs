@@ -178,6 +178,50 @@ fn xlsx_reads_back_with_numbers_dates_and_formats() {
     assert_eq!(exposure.get_value((3, 1)), Some(&Data::Float(-250.5)));
 }
 
+/// The XML of one part of an .xlsx file.
+fn xlsx_part(bytes: &[u8], name: &str) -> String {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    let mut part = archive.by_name(name).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut part, &mut xml).unwrap();
+    xml
+}
+
+#[test]
+fn xlsx_prints_a_page_wide_and_gives_wrapped_text_its_lines() {
+    let mut report = small_report();
+    let long = "The deficit is an overspend of £312,396.26. The agreement's risk share for an \
+                overspend: pro rata to contributions. It falls: Hertfordshire County Council \
+                £312,396.26, and nothing to the other partners this year.";
+    report.sections[0]
+        .blocks
+        .insert(0, Block::Paragraph(long.into()));
+    let bytes = render_xlsx(&report).unwrap();
+    // Every sheet prints landscape on A4, one page wide.
+    for sheet in 1..=3 {
+        let xml = xlsx_part(&bytes, &format!("xl/worksheets/sheet{sheet}.xml"));
+        assert!(
+            xml.contains(r#"<pageSetUpPr fitToPage="1"/>"#),
+            "sheet {sheet}: {xml}"
+        );
+        assert!(xml.contains(r#"orientation="landscape""#), "sheet {sheet}");
+        assert!(xml.contains(r#"paperSize="9""#), "sheet {sheet}");
+        assert!(xml.contains(r#"fitToHeight="0""#), "sheet {sheet}");
+    }
+    // The long paragraph's row on the cover is as many lines high as its text (15 points a
+    // line); the short one keeps the default height.
+    let cover = xlsx_part(&bytes, "xl/worksheets/sheet1.xml");
+    let heights: Vec<f64> = cover
+        .split(r#" ht=""#)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(heights, [45.0], "{cover}");
+    // Table sheets repeat their column headings on every printed page.
+    let workbook = xlsx_part(&bytes, "xl/workbook.xml");
+    assert!(workbook.contains("_xlnm.Print_Titles"), "{workbook}");
+}
+
 #[test]
 fn sample_report_renders_everywhere() {
     let report = sample_report();
