@@ -7,10 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
-use concordat_ledger::summarize::{
-    Dimension, Summary, Windows, summarize_reader, summarize_windows,
-};
-use memmap2::{Mmap, MmapOptions};
+use concordat_ledger::summarize::{Dimension, Summary, summarize_reader};
 
 /// How the totals are printed.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -29,21 +26,7 @@ pub(crate) fn run(file: &Path, by: &[Dimension], format: Format) -> Result<ExitC
     let started = Instant::now();
     let name = file.display().to_string();
     let input = File::open(file).with_context(|| format!("cannot open {name}"))?;
-    let meta = input
-        .metadata()
-        .with_context(|| format!("cannot read {name}"))?;
-    let summary = if meta.is_file() && meta.len() > 0 {
-        // A regular file is mapped into memory a window at a time: no copying into buffers.
-        let mapped = Mapped {
-            file: &input,
-            length: meta.len(),
-        };
-        summarize_windows(mapped, by, WINDOW_BYTES, 2)
-    } else {
-        // A pipe, a device or an empty file is read.
-        summarize_reader(input, by)
-    }
-    .map_err(|e| anyhow!(e.render(&name)))?;
+    let summary = summarize_reader(input, by).map_err(|e| anyhow!(e.render(&name)))?;
     let mut out = BufWriter::new(crate::output::Stdout::lock());
     match format {
         Format::Csv => write_csv(&mut out, &summary)?,
@@ -58,51 +41,6 @@ pub(crate) fn run(file: &Path, by: &[Dimension], format: Format) -> Result<ExitC
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// How much of the file is mapped at once; two windows are mapped at a time (one being summed,
-/// the next being brought in), so this bounds the memory the file takes.
-const WINDOW_BYTES: usize = 16 << 20;
-
-/// A regular file, handed to the summer as windows mapped into memory.
-struct Mapped<'f> {
-    file: &'f File,
-    length: u64,
-}
-
-/// A mapped window; an empty one is not mapped (the system refuses empty maps).
-struct MappedWindow(Option<Mmap>);
-
-impl std::ops::Deref for MappedWindow {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.0.as_deref().unwrap_or(&[])
-    }
-}
-
-impl Windows for Mapped<'_> {
-    type Window = MappedWindow;
-
-    fn size(&self) -> u64 {
-        self.length
-    }
-
-    fn window(&mut self, offset: u64, len: usize) -> io::Result<MappedWindow> {
-        if len == 0 {
-            return Ok(MappedWindow(None));
-        }
-        // SAFETY: the map is only read. If another program changes the file while it is being
-        // summed, the totals may mix old and new bytes, or (if it cuts the file short) the
-        // system stops this process; nothing is written either way, as with any mapped file.
-        let map = unsafe {
-            MmapOptions::new()
-                .offset(offset)
-                .len(len)
-                .populate()
-                .map(self.file)
-        }?;
-        Ok(MappedWindow(Some(map)))
-    }
 }
 
 fn csv_field(text: &str) -> String {

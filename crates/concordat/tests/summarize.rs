@@ -103,7 +103,7 @@ fn totals_equal_the_generators_own() {
     let control = stderr(&o);
     assert!(control.contains("30000 rows read"), "{control}");
 
-    // Through a pipe the file is read rather than mapped into memory: the same totals.
+    // Read through a pipe rather than from the file: the same totals.
     let mut child = Command::new(env!("CARGO_BIN_EXE_concordat"))
         .args([
             "summarize",
@@ -125,7 +125,7 @@ fn totals_equal_the_generators_own() {
     let piped = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
     assert!(piped.status.success(), "{}", stderr(&piped));
-    assert_eq!(stdout(&piped), out, "piped and mapped totals agree");
+    assert_eq!(stdout(&piped), out, "piped and file totals agree");
 
     let o = concordat(
         &["summarize", "ledger.csv", "--by", "fund", "--format", "csv"],
