@@ -23,7 +23,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{ErrorKind, Read};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
 
 use concordat_core::{Money, Period};
 use jiff::civil::Date;
@@ -239,78 +241,222 @@ pub fn summarize_reader_with<R: Read>(
     options: Options,
 ) -> Result<Summary, SummaryError> {
     check_by(by)?;
-    // Two buffers: while one chunk is summed, the next is read into the other.
     let mut buf = vec![0u8; options.chunk_bytes.max(64)];
-    let mut spare: Vec<u8> = Vec::new();
     let (mut filled, mut eof) = fill(&mut reader, &mut buf, 0)?;
-    let mut layout: Option<Layout> = None;
-    let mut line_base = 0u64;
-    let mut accs: Vec<Acc> = Vec::new();
-    loop {
-        let mut start = 0;
-        let lay = match &layout {
-            Some(l) => l,
+    // The header line, the buffer growing until it holds one.
+    let header_end = loop {
+        match memchr(b'\n', &buf[..filled]) {
+            Some(i) => break i,
+            None if eof => break filled,
             None => {
-                let end = match memchr(b'\n', &buf[..filled]) {
-                    Some(i) => i,
-                    None if eof => filled,
-                    None => {
-                        let len = buf.len();
-                        buf.resize(len * 2, 0);
-                        (filled, eof) = fill(&mut reader, &mut buf, filled)?;
-                        continue;
-                    }
-                };
-                let l = Layout::from_header(&buf[..end], by)?;
-                start = (end + 1).min(filled);
-                line_base = 1;
-                accs = (0..options.threads.clamp(1, 2))
-                    .map(|_| Acc::default())
-                    .collect();
-                layout.insert(l)
+                let len = buf.len();
+                buf.resize(len * 2, 0);
+                (filled, eof) = fill(&mut reader, &mut buf, filled)?;
             }
-        };
-        let end = if eof {
-            filled
-        } else {
-            match memrchr(b'\n', &buf[start..filled]) {
-                Some(i) => start + i + 1,
-                None => {
-                    // One line longer than the buffer: keep it and read more.
-                    buf.copy_within(start..filled, 0);
-                    filled -= start;
-                    if filled == buf.len() {
-                        let len = buf.len();
-                        buf.resize(len * 2, 0);
-                    }
-                    (filled, eof) = fill(&mut reader, &mut buf, filled)?;
-                    continue;
+        }
+    };
+    let lay = Layout::from_header(&buf[..header_end], by)?;
+    let start = (header_end + 1).min(filled);
+    let chunks = Chunks {
+        reader,
+        buf,
+        filled,
+        eof,
+        start,
+    };
+    let mut main_acc = Acc::default();
+    if options.threads < 2 {
+        chunks.sum(&lay, &mut main_acc, None)?;
+        return finish(by, vec![main_acc]);
+    }
+    // One helper thread for the whole file, not one per chunk: starting a thread costs tens of
+    // microseconds, and a large file has hundreds of chunks.
+    let helper_acc = std::thread::scope(|s| {
+        let (jobs, jobs_in) = std::sync::mpsc::channel::<Job>();
+        let (done_out, done) = std::sync::mpsc::channel::<Vec<PieceResult>>();
+        let lay = &lay;
+        let helper = s.spawn(move || {
+            let mut acc = Acc::default();
+            for job in jobs_in {
+                let results = take_pieces(&job.data, &job.cuts, &job.next, lay, &mut acc);
+                // Let go of the chunk before saying so, so the reader can reuse its buffer.
+                drop(job);
+                if done_out.send(results).is_err() {
+                    break;
                 }
             }
-        };
-        let tail = filled - end;
-        if spare.len() < buf.len() {
-            spare.resize(buf.len(), 0);
-        }
-        spare[..tail].copy_from_slice(&buf[end..filled]);
-        let (scanned, read) = scan_region(&buf[start..end], lay, &mut accs, line_base, || {
-            if eof {
+            acc
+        });
+        let summed = chunks.sum(lay, &mut main_acc, Some((&jobs, &done)));
+        drop(jobs);
+        let acc = helper.join().expect("a summing thread panicked");
+        summed.map(|()| acc)
+    })?;
+    finish(by, vec![main_acc, helper_acc])
+}
+
+/// The input after the header, read a chunk at a time.
+struct Chunks<R> {
+    reader: R,
+    buf: Vec<u8>,
+    filled: usize,
+    eof: bool,
+    /// Where the unread lines start in `buf`.
+    start: usize,
+}
+
+/// One chunk for the helper thread: its cuts into pieces, and the counter of pieces taken.
+struct Job {
+    data: Arc<Vec<u8>>,
+    cuts: Arc<Vec<usize>>,
+    next: Arc<AtomicUsize>,
+}
+
+/// A piece's number and how it went.
+type PieceResult = (usize, Result<u64, (u64, RowProblem)>);
+
+impl<R: Read> Chunks<R> {
+    /// Sums every chunk into `acc`, sharing each with the helper thread if there is one: while
+    /// both sum one chunk, this thread first reads the next into a second buffer.
+    fn sum(
+        mut self,
+        lay: &Layout,
+        acc: &mut Acc,
+        helper: Option<(&Sender<Job>, &Receiver<Vec<PieceResult>>)>,
+    ) -> Result<(), SummaryError> {
+        let mut spare: Vec<u8> = Vec::new();
+        let mut line_base = 1u64;
+        loop {
+            let end = if self.eof {
+                self.filled
+            } else {
+                match memrchr(b'\n', &self.buf[self.start..self.filled]) {
+                    Some(i) => self.start + i + 1,
+                    None => {
+                        // One line longer than the buffer: keep it and read more.
+                        self.buf.copy_within(self.start..self.filled, 0);
+                        self.filled -= self.start;
+                        self.start = 0;
+                        if self.filled == self.buf.len() {
+                            let len = self.buf.len();
+                            self.buf.resize(len * 2, 0);
+                        }
+                        (self.filled, self.eof) =
+                            fill(&mut self.reader, &mut self.buf, self.filled)?;
+                        continue;
+                    }
+                }
+            };
+            let tail = self.filled - end;
+            if spare.len() < self.buf.len() {
+                spare.resize(self.buf.len(), 0);
+            }
+            spare[..tail].copy_from_slice(&self.buf[end..self.filled]);
+            let data = Arc::new(std::mem::take(&mut self.buf));
+            let cuts = Arc::new(cut_into_pieces(&data, self.start, end));
+            let next = Arc::new(AtomicUsize::new(0));
+            let shared = match helper {
+                Some((jobs, _)) if cuts.len() > 2 => jobs
+                    .send(Job {
+                        data: Arc::clone(&data),
+                        cuts: Arc::clone(&cuts),
+                        next: Arc::clone(&next),
+                    })
+                    .is_ok(),
+                _ => false,
+            };
+            let eof = self.eof;
+            let read = if eof {
                 Ok((tail, true))
             } else {
-                fill(&mut reader, &mut spare, tail)
+                fill(&mut self.reader, &mut spare, tail)
+            };
+            let mut results = take_pieces(&data, &cuts, &next, lay, acc);
+            if shared {
+                let (_, done) = helper.expect("shared with the helper");
+                results.extend(done.recv().expect("the summing thread stopped"));
             }
-        });
-        line_base += scanned?;
-        if eof {
-            break;
+            line_base += lines_or_error(results, lay, line_base)?;
+            if eof {
+                return Ok(());
+            }
+            drop(cuts);
+            self.buf = Arc::try_unwrap(data).expect("the helper thread has let go of the chunk");
+            std::mem::swap(&mut self.buf, &mut spare);
+            (self.filled, self.eof) = read?;
+            self.start = 0;
         }
-        std::mem::swap(&mut buf, &mut spare);
-        (filled, eof) = read?;
     }
-    if layout.is_none() {
-        return Err(SummaryError::Empty);
+}
+
+/// Cuts `data[start..end]`, whole lines, into pieces for the threads to take in turn, so a
+/// thread slowed by the reader (or by a neighbour on a shared machine) simply takes fewer: the
+/// pieces run from `cuts[i]` to `cuts[i + 1]`.
+fn cut_into_pieces(data: &[u8], start: usize, end: usize) -> Vec<usize> {
+    let piece = ((end - start) / 16).max(1 << 16);
+    let mut cuts = vec![start];
+    let mut at = start;
+    while at < end {
+        at = match memchr(b'\n', data.get(at + piece..end).unwrap_or(&[])) {
+            Some(i) => at + piece + i + 1,
+            None => end,
+        };
+        cuts.push(at);
     }
-    finish(by, accs)
+    cuts
+}
+
+/// Takes pieces until none are left (or one fails), summing each into `acc`.
+fn take_pieces(
+    data: &[u8],
+    cuts: &[usize],
+    next: &AtomicUsize,
+    lay: &Layout,
+    acc: &mut Acc,
+) -> Vec<PieceResult> {
+    let pieces = cuts.len() - 1;
+    let mut done = Vec::new();
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= pieces {
+            return done;
+        }
+        let r = scan_part(&data[cuts[i]..cuts[i + 1]], lay, acc);
+        let failed = r.is_err();
+        done.push((i, r));
+        if failed {
+            return done;
+        }
+    }
+}
+
+/// The lines of a chunk, from its pieces' results; or the first bad line, numbered in the file.
+fn lines_or_error(
+    mut results: Vec<PieceResult>,
+    lay: &Layout,
+    line_base: u64,
+) -> Result<u64, SummaryError> {
+    // In file order: a piece is missing only after one that failed, so the first error found
+    // is the first bad line of the chunk.
+    results.sort_unstable_by_key(|(i, _)| *i);
+    let mut lines = 0;
+    for (_, r) in results {
+        match r {
+            Ok(n) => lines += n,
+            Err((rel, e)) => {
+                return Err(SummaryError::Row {
+                    line: line_base + lines + rel,
+                    column: lay
+                        .header
+                        .get(e.col)
+                        .cloned()
+                        .unwrap_or_else(|| format!("{}", e.col + 1)),
+                    problem: e.problem,
+                });
+            }
+        }
+    }
+    Ok(lines)
 }
 
 /// Reads into `buf[from..]` until it is full or the input ends: (bytes held, input ended).
@@ -329,84 +475,6 @@ fn fill<R: Read>(
         }
     }
     Ok((filled, false))
-}
-
-/// Sums one region of whole lines. The region is cut at line boundaries into pieces that the
-/// threads take in turn, so a thread slowed by the reader (or by a neighbour on a shared machine)
-/// simply takes fewer. Returns the number of lines in the region.
-///
-/// `meanwhile` (reading the next chunk) runs on this thread while the other thread starts on the
-/// pieces; then this thread joins in.
-fn scan_region<T>(
-    region: &[u8],
-    lay: &Layout,
-    accs: &mut [Acc],
-    line_base: u64,
-    meanwhile: impl FnOnce() -> T,
-) -> (Result<u64, SummaryError>, T) {
-    let piece = (region.len() / 16).max(1 << 16);
-    let mut cuts = vec![0];
-    let mut at = 0;
-    while at < region.len() {
-        at = match memchr(b'\n', region.get(at + piece..).unwrap_or(&[])) {
-            Some(i) => at + piece + i + 1,
-            None => region.len(),
-        };
-        cuts.push(at);
-    }
-    let pieces = cuts.len() - 1;
-    let next = AtomicUsize::new(0);
-    type PieceResult = (usize, Result<u64, (u64, RowProblem)>);
-    let work = |acc: &mut Acc| -> Vec<PieceResult> {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= pieces {
-                return done;
-            }
-            let r = scan_part(&region[cuts[i]..cuts[i + 1]], lay, acc);
-            let failed = r.is_err();
-            done.push((i, r));
-            if failed {
-                return done;
-            }
-        }
-    };
-    let (mut results, t) = match accs {
-        [a, b, ..] if pieces > 1 => std::thread::scope(|s| {
-            let h = s.spawn(|| work(b));
-            let t = meanwhile();
-            let mut r = work(a);
-            r.extend(h.join().expect("a summing thread panicked"));
-            (r, t)
-        }),
-        accs => {
-            let t = meanwhile();
-            (work(&mut accs[0]), t)
-        }
-    };
-    // In file order: a piece is missing only after one that failed, so the first error found
-    // is the first bad line of the region.
-    results.sort_unstable_by_key(|(i, _)| *i);
-    let mut lines = 0;
-    for (_, r) in results {
-        match r {
-            Ok(n) => lines += n,
-            Err((rel, e)) => {
-                let e = SummaryError::Row {
-                    line: line_base + lines + rel,
-                    column: lay
-                        .header
-                        .get(e.col)
-                        .cloned()
-                        .unwrap_or_else(|| format!("{}", e.col + 1)),
-                    problem: e.problem,
-                };
-                return (Err(e), t);
-            }
-        }
-    }
-    (Ok(lines), t)
 }
 
 /// What a column of the input is used for.
