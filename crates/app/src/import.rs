@@ -15,6 +15,7 @@ use concordat_io::ledger_read::{
 };
 use concordat_store::{
     Actor, ImportHeader, ImportOutcome, ImportStart, ImportSummaryRow, PostingRow, Store,
+    StoreError,
 };
 use tokio::sync::mpsc;
 
@@ -225,7 +226,11 @@ pub async fn import(
             control_total_pence: summary.control_total.pence(),
         })
         .await
-        .map_err(|e| anyhow!("{name}: {e}; nothing was imported"))?;
+        .map_err(|e| match e {
+            // Found at commit now; its message already says nothing was imported.
+            e @ StoreError::DuplicateReference { .. } => anyhow!("{name}: {e}"),
+            e => anyhow!("{name}: {e}; nothing was imported"),
+        })?;
     Ok(Imported::New {
         outcome,
         summary: Box::new(summary),

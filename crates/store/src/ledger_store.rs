@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::audit::canonical_json;
 use crate::batch;
 use crate::db::{Arg, Pool, Row, Tx};
+use crate::reference_runs::{Candidate, Candidates, Groups, RUN_PAIRS, RunSorter};
 use crate::sql_store::{AuditEntry, Change, CommandResult, append_audit, check_field};
 use crate::{
     Actor, BudgetLineRow, BudgetRevisionRow, BudgetRow, CommitmentRow, CorrectionRow,
@@ -188,9 +189,9 @@ struct SqlImportSession {
     totals: HashMap<TotalsKey, (i64, i64)>,
     rows: i64,
     total_pence: i64,
-    /// Hashes of every reference already in the partnership and in this import so far: a
-    /// repeat is then one lookup, and only a hit (or a hash collision) reads the store.
-    known: HashSet<u64>,
+    /// (reference hash, line) of every posting so far, in sorted runs: at commit they are
+    /// merged with the stored index to find a repeated reference in bounded memory.
+    references: RunSorter,
     batch_no: i64,
     /// Set once anything has been refused: the session can then only be rolled back.
     refused: bool,
@@ -247,31 +248,6 @@ pub(crate) async fn begin_import(
         .map_err(&failed)?
         .unwrap_or(1);
     let closed = closed_set(&mut tx, &key).await.map_err(&failed)?;
-    let mut known = HashSet::new();
-    for row in tx
-        .fetch_all(
-            "SELECT reference FROM ledger_posting WHERE partnership_key = $1",
-            &[Arg::Text(&key)],
-        )
-        .await
-        .map_err(&failed)?
-    {
-        known.insert(batch::reference_hash(
-            &row.text("reference").map_err(&failed)?,
-        ));
-    }
-    let mut src = Src::Tx(&mut tx);
-    let mut after = (0, 0);
-    loop {
-        let page = hash_page(&mut src, &key, after).await.map_err(&failed)?;
-        let Some(last) = page.last() else { break };
-        after = (last.import_id, last.batch_no);
-        for b in &page {
-            known.extend(
-                batch::reference_hashes(&b.postings).map_err(|e| damaged_batch(&key, b, &e))?,
-            );
-        }
-    }
     Ok(ImportStart::Session(Box::new(SqlImportSession {
         tx,
         pool: pool.clone(),
@@ -283,7 +259,7 @@ pub(crate) async fn begin_import(
         totals: HashMap::new(),
         rows: 0,
         total_pence: 0,
-        known,
+        references: RunSorter::new(RUN_PAIRS),
         batch_no: 0,
         refused: false,
     })))
@@ -373,35 +349,127 @@ impl SqlImportSession {
         Ok(())
     }
 
-    /// Refuses a posting whose reference is already in the partnership: in an earlier file, a
-    /// correction, or earlier in this one.
-    async fn check_references(&mut self, postings: &[PostingRow]) -> Result<(), StoreError> {
-        let key = self.header.partnership_key.clone();
-        for (i, p) in postings.iter().enumerate() {
-            if self.known.insert(batch::reference_hash(&p.reference)) {
-                continue;
-            }
-            // A hit: a repeat, or two references with the same hash. Look for the real one.
-            if let Some(earlier) = postings[..i].iter().find(|q| q.reference == p.reference) {
-                return Err(self
-                    .duplicate(p, Some(self.import_id), earlier.source_line)
-                    .await);
-            }
-            let mut src = Src::Tx(&mut self.tx);
-            if let Some(found) = find_posting(&mut src, &key, &p.reference).await? {
-                return Err(self
-                    .duplicate(p, found.import_id, found.posting.source_line)
-                    .await);
-            }
+    /// Keeps each posting's reference hash and line for the check at commit.
+    fn keep_references(&mut self, postings: &[PostingRow]) -> Result<(), StoreError> {
+        for p in postings {
+            self.references
+                .push((batch::reference_hash(&p.reference), p.source_line))
+                .map_err(|e| self.temporary_file_error(&e))?;
         }
         Ok(())
     }
 
-    /// The error for `p`, whose reference was already used by the posting at `earlier_line`
-    /// of import `earlier_import` (`None`: a correction).
+    fn temporary_file_error(&self, e: &std::io::Error) -> StoreError {
+        temporary_file_error(&self.header.file_name, e)
+    }
+
+    /// Refuses the file if a reference in it is already in the partnership (in an earlier
+    /// file, a correction) or is repeated in it, naming the earliest such line.
+    ///
+    /// The file's sorted (hash, line) runs are merged with every import's sorted index (and
+    /// the few references kept a row each) in one pass, which also writes this import's
+    /// index. Equal hashes are only candidates: each is confirmed against the references
+    /// themselves, so two references with the same hash never refuse a good file.
+    async fn check_no_repeats(&mut self) -> Result<(), StoreError> {
+        let key = self.header.partnership_key.clone();
+        let doing = self.doing();
+        index_older_imports(&mut self.tx, &key, self.import_id, &doing).await?;
+        let mut legacy: Vec<u64> = self
+            .tx
+            .fetch_all(
+                "SELECT reference FROM ledger_posting WHERE partnership_key = $1",
+                &[Arg::Text(&key)],
+            )
+            .await
+            .map_err(db(&doing))?
+            .iter()
+            .map(|row| row.text("reference").map(|r| batch::reference_hash(&r)))
+            .collect::<Result<_, _>>()
+            .map_err(db(&doing))?;
+        legacy.sort_unstable();
+        let mut after = None;
+        let mut best: Option<Repeat> = None;
+        let mut first_pass = true;
+        loop {
+            let (candidates, left_out) = self.merge_pass(after, first_pass, &legacy).await?;
+            first_pass = false;
+            for chunk in candidates.chunks(CONFIRM_AT_ONCE) {
+                if best
+                    .as_ref()
+                    .is_some_and(|b| chunk[0].earliest_line() > b.line)
+                {
+                    break;
+                }
+                let hashes: HashSet<u64> = chunk.iter().map(|c| c.hash).collect();
+                let found = postings_with_hashes(&mut Src::Tx(&mut self.tx), &key, &hashes).await?;
+                for c in chunk {
+                    if let Some(r) = repeat_of(c, &found, self.import_id, batch::reference_hash)
+                        && best.as_ref().is_none_or(|b| r.line < b.line)
+                    {
+                        best = Some(r);
+                    }
+                }
+            }
+            // Candidates beyond the cap come later in the file than every one kept; look at
+            // them only while none kept has been confirmed earlier than they can be.
+            match (left_out, candidates.last()) {
+                (true, Some(last))
+                    if best.as_ref().is_none_or(|b| b.line > last.earliest_line()) =>
+                {
+                    after = Some(last.earliest_line());
+                }
+                _ => break,
+            }
+        }
+        match best {
+            Some(r) => Err(self
+                .duplicate(r.line, &r.reference, r.earlier_import, r.earlier_line)
+                .await),
+            None => Ok(()),
+        }
+    }
+
+    /// One walk of the file's hashes in order beside the stored ones: the candidates whose
+    /// earliest line is after `after`, and whether some were left out past the cap. The first
+    /// walk also writes this import's index.
+    async fn merge_pass(
+        &mut self,
+        after: Option<i64>,
+        write_index: bool,
+        legacy: &[u64],
+    ) -> Result<(Vec<Candidate>, bool), StoreError> {
+        let key = self.header.partnership_key.clone();
+        let doing = self.doing();
+        let file_name = self.header.file_name.clone();
+        let io_error = |e: std::io::Error| temporary_file_error(&file_name, &e);
+        let tx = &mut self.tx;
+        let mut stored = StoredHashes::open(tx, &key, self.import_id, legacy, &doing).await?;
+        let mut index = IndexWriter::new(self.import_id);
+        let mut found = Candidates::new(CANDIDATE_CAP, after);
+        let mut groups = Groups::new(self.references.sorted().map_err(io_error)?);
+        while let Some(group) = groups.next_group().map_err(io_error)? {
+            if write_index {
+                for _ in 0..group.count {
+                    index.push(tx, &key, group.hash, &doing).await?;
+                }
+            }
+            let hit = stored.contains(tx, &key, group.hash, &doing).await?;
+            if let Some(c) = Candidate::of(&group, hit) {
+                found.offer(c);
+            }
+        }
+        if write_index {
+            index.flush(tx, &key, &doing).await?;
+        }
+        Ok(found.into_sorted())
+    }
+
+    /// The error for the posting at `line`, whose reference was already used by the posting
+    /// at `earlier_line` of import `earlier_import` (`None`: a correction).
     async fn duplicate(
         &mut self,
-        p: &PostingRow,
+        line: i64,
+        reference: &str,
         earlier_import: Option<i64>,
         earlier_line: i64,
     ) -> StoreError {
@@ -425,8 +493,8 @@ impl SqlImportSession {
             None => ("a correction".to_string(), 0),
         };
         StoreError::DuplicateReference {
-            line: p.source_line,
-            reference: p.reference.clone(),
+            line,
+            reference: reference.to_string(),
             earlier_file,
             earlier_import_id,
             earlier_line: if earlier_import.is_some() {
@@ -434,6 +502,411 @@ impl SqlImportSession {
             } else {
                 String::new()
             },
+        }
+    }
+}
+
+fn temporary_file_error(file_name: &str, e: &std::io::Error) -> StoreError {
+    StoreError::Invalid(format!(
+        "cannot keep the references of {file_name} in a temporary file: {e}; nothing from this \
+         file was imported"
+    ))
+}
+
+/// Hashes per stored index chunk: 64 KB blobs.
+const INDEX_CHUNK: usize = 8_192;
+
+/// Index chunks read at a time from one import's index.
+const INDEX_CHUNKS_PER_READ: i64 = 4;
+
+/// Candidates kept per merge pass: only a file full of repeats has more.
+const CANDIDATE_CAP: usize = 4_096;
+
+/// Candidates confirmed per walk over the stored references.
+const CONFIRM_AT_ONCE: usize = 64;
+
+/// A confirmed repeat: the posting at `line` of this file, and the earlier one.
+struct Repeat {
+    line: i64,
+    reference: String,
+    earlier_import: Option<i64>,
+    earlier_line: i64,
+}
+
+/// Whether candidate `c` is a real repeat, from every posting with its hash (`found`, in the
+/// order `find_posting` would meet them): the earliest line of this import that repeats a
+/// reference, and the posting it repeats.
+/// `hash` is the reference hash (a parameter so a test can make every reference collide).
+fn repeat_of(
+    c: &Candidate,
+    found: &[StoredPosting],
+    import_id: i64,
+    hash: impl Fn(&str) -> u64,
+) -> Option<Repeat> {
+    let mut by_reference: BTreeMap<&str, (Vec<i64>, Option<&StoredPosting>)> = BTreeMap::new();
+    for p in found {
+        if hash(&p.posting.reference) != c.hash {
+            continue;
+        }
+        let entry = by_reference
+            .entry(p.posting.reference.as_str())
+            .or_default();
+        if p.import_id == Some(import_id) {
+            entry.0.push(p.posting.source_line);
+        } else {
+            entry.1.get_or_insert(p);
+        }
+    }
+    by_reference
+        .into_iter()
+        .filter_map(|(reference, (mut mine, earlier))| {
+            mine.sort_unstable();
+            let repeat = |line, earlier_import, earlier_line| Repeat {
+                line,
+                reference: reference.to_string(),
+                earlier_import,
+                earlier_line,
+            };
+            match (mine.as_slice(), earlier) {
+                ([first, ..], Some(e)) => Some(repeat(*first, e.import_id, e.posting.source_line)),
+                ([first, second, ..], None) => Some(repeat(*second, Some(import_id), *first)),
+                _ => None,
+            }
+        })
+        .min_by_key(|r| r.line)
+}
+
+/// Builds the index of each earlier import that has none (imported before there was one)
+/// from its batches' reference hashes, in bounded memory like a new file's.
+async fn index_older_imports(
+    tx: &mut Tx,
+    key: &str,
+    import_id: i64,
+    doing: &str,
+) -> Result<(), StoreError> {
+    let failed = db(doing);
+    let missing: Vec<i64> = tx
+        .fetch_all(
+            "SELECT DISTINCT import_id FROM ledger_batch b \
+             WHERE b.partnership_key = $1 AND b.import_id <> $2 AND NOT EXISTS \
+                 (SELECT 1 FROM ledger_reference_index r \
+                  WHERE r.partnership_key = b.partnership_key AND r.import_id = b.import_id) \
+             ORDER BY import_id",
+            &[Arg::Text(key), Arg::Int(import_id)],
+        )
+        .await
+        .map_err(&failed)?
+        .iter()
+        .map(|row| row.int("import_id"))
+        .collect::<Result<_, _>>()
+        .map_err(&failed)?;
+    for older in missing {
+        let mut sorter = RunSorter::new(RUN_PAIRS);
+        let mut after = 0;
+        loop {
+            let sql = format!(
+                "SELECT import_id, batch_no, reference_hashes FROM ledger_batch \
+                 WHERE partnership_key = $1 AND import_id = $2 AND batch_no > $3 \
+                 ORDER BY batch_no LIMIT {}",
+                BATCHES_PER_PAGE * 16
+            );
+            let page = tx
+                .fetch_all(&sql, &[Arg::Text(key), Arg::Int(older), Arg::Int(after)])
+                .await
+                .map_err(&failed)?
+                .iter()
+                .map(|row| stored_batch(row, "reference_hashes"))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&failed)?;
+            let Some(last) = page.last() else { break };
+            after = last.batch_no;
+            for b in &page {
+                for hash in
+                    batch::reference_hashes(&b.postings).map_err(|e| damaged_batch(key, b, &e))?
+                {
+                    sorter
+                        .push((hash, 0))
+                        .map_err(|e| temporary_file_error(&format!("import #{older}"), &e))?;
+                }
+            }
+        }
+        let io_error = |e: std::io::Error| temporary_file_error(&format!("import #{older}"), &e);
+        let mut index = IndexWriter::new(older);
+        for pair in sorter.sorted().map_err(io_error)? {
+            let (hash, _) = pair.map_err(io_error)?;
+            index.push(tx, key, hash, doing).await?;
+        }
+        index.flush(tx, key, doing).await?;
+    }
+    Ok(())
+}
+
+/// Writes one import's sorted hashes as chunks of its index.
+struct IndexWriter {
+    import_id: i64,
+    chunk_no: i64,
+    bytes: Vec<u8>,
+}
+
+impl IndexWriter {
+    fn new(import_id: i64) -> IndexWriter {
+        IndexWriter {
+            import_id,
+            chunk_no: 0,
+            bytes: Vec::new(),
+        }
+    }
+
+    /// The next hash, in ascending order.
+    async fn push(
+        &mut self,
+        tx: &mut Tx,
+        key: &str,
+        hash: u64,
+        doing: &str,
+    ) -> Result<(), StoreError> {
+        if self.bytes.capacity() == 0 {
+            self.bytes.reserve_exact(INDEX_CHUNK * 8);
+        }
+        self.bytes.extend_from_slice(&hash.to_le_bytes());
+        if self.bytes.len() >= INDEX_CHUNK * 8 {
+            self.flush(tx, key, doing).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, tx: &mut Tx, key: &str, doing: &str) -> Result<(), StoreError> {
+        if self.bytes.is_empty() {
+            return Ok(());
+        }
+        self.chunk_no += 1;
+        tx.execute(
+            "INSERT INTO ledger_reference_index (partnership_key, import_id, chunk_no, hashes) \
+             VALUES ($1, $2, $3, $4)",
+            &[
+                Arg::Text(key),
+                Arg::Int(self.import_id),
+                Arg::Int(self.chunk_no),
+                Arg::Bytes(&self.bytes),
+            ],
+        )
+        .await
+        .map_err(db(doing))?;
+        self.bytes.clear();
+        Ok(())
+    }
+}
+
+/// One earlier import's index, read a few chunks at a time in ascending order.
+struct IndexCursor {
+    import_id: i64,
+    /// The last chunk read.
+    chunk_no: i64,
+    hashes: Vec<u64>,
+    next: usize,
+    last: Option<u64>,
+    read_all: bool,
+}
+
+impl IndexCursor {
+    async fn next(
+        &mut self,
+        tx: &mut Tx,
+        key: &str,
+        doing: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        if self.next == self.hashes.len() {
+            if self.read_all {
+                return Ok(None);
+            }
+            self.refill(tx, key, doing).await?;
+            if self.hashes.is_empty() {
+                return Ok(None);
+            }
+        }
+        let hash = self.hashes[self.next];
+        self.next += 1;
+        if self.last.is_some_and(|last| hash < last) {
+            return Err(StoreError::Damaged(format!(
+                "the reference index of import #{} of {key} is out of order in chunk {}",
+                self.import_id, self.chunk_no
+            )));
+        }
+        self.last = Some(hash);
+        Ok(Some(hash))
+    }
+
+    async fn refill(&mut self, tx: &mut Tx, key: &str, doing: &str) -> Result<(), StoreError> {
+        let failed = db(doing);
+        let rows = tx
+            .fetch_all(
+                &format!(
+                    "SELECT chunk_no, hashes FROM ledger_reference_index \
+                     WHERE partnership_key = $1 AND import_id = $2 AND chunk_no > $3 \
+                     ORDER BY chunk_no LIMIT {INDEX_CHUNKS_PER_READ}"
+                ),
+                &[
+                    Arg::Text(key),
+                    Arg::Int(self.import_id),
+                    Arg::Int(self.chunk_no),
+                ],
+            )
+            .await
+            .map_err(&failed)?;
+        self.hashes.clear();
+        self.next = 0;
+        self.read_all = (rows.len() as i64) < INDEX_CHUNKS_PER_READ;
+        for row in &rows {
+            self.chunk_no = row.int("chunk_no").map_err(&failed)?;
+            let bytes = row.bytes("hashes").map_err(&failed)?;
+            let hashes = batch::reference_hashes(&bytes).map_err(|e| {
+                StoreError::Damaged(format!(
+                    "chunk {} of the reference index of import #{} of {key}: {}",
+                    self.chunk_no, self.import_id, e.0
+                ))
+            })?;
+            self.hashes.extend(hashes);
+        }
+        Ok(())
+    }
+}
+
+/// The stored references' hashes in ascending order: every earlier import's index, merged,
+/// and those of the postings kept a row each.
+struct StoredHashes<'a> {
+    cursors: Vec<IndexCursor>,
+    /// The next hash of each cursor.
+    heads: BinaryHeap<std::cmp::Reverse<(u64, usize)>>,
+    rows: &'a [u64],
+    next_row: usize,
+}
+
+impl<'a> StoredHashes<'a> {
+    async fn open(
+        tx: &mut Tx,
+        key: &str,
+        import_id: i64,
+        rows: &'a [u64],
+        doing: &str,
+    ) -> Result<StoredHashes<'a>, StoreError> {
+        let failed = db(doing);
+        let imports: Vec<i64> = tx
+            .fetch_all(
+                "SELECT DISTINCT import_id FROM ledger_reference_index \
+                 WHERE partnership_key = $1 AND import_id <> $2 ORDER BY import_id",
+                &[Arg::Text(key), Arg::Int(import_id)],
+            )
+            .await
+            .map_err(&failed)?
+            .iter()
+            .map(|row| row.int("import_id"))
+            .collect::<Result<_, _>>()
+            .map_err(&failed)?;
+        let mut stored = StoredHashes {
+            cursors: Vec::with_capacity(imports.len()),
+            heads: BinaryHeap::new(),
+            rows,
+            next_row: 0,
+        };
+        for (i, import_id) in imports.into_iter().enumerate() {
+            let mut cursor = IndexCursor {
+                import_id,
+                chunk_no: 0,
+                hashes: Vec::new(),
+                next: 0,
+                last: None,
+                read_all: false,
+            };
+            if let Some(head) = cursor.next(tx, key, doing).await? {
+                stored.heads.push(std::cmp::Reverse((head, i)));
+            }
+            stored.cursors.push(cursor);
+        }
+        Ok(stored)
+    }
+
+    /// Whether a stored reference has `hash`; asked with ascending hashes.
+    async fn contains(
+        &mut self,
+        tx: &mut Tx,
+        key: &str,
+        hash: u64,
+        doing: &str,
+    ) -> Result<bool, StoreError> {
+        while self.rows.get(self.next_row).is_some_and(|&h| h < hash) {
+            self.next_row += 1;
+        }
+        if self.rows.get(self.next_row) == Some(&hash) {
+            return Ok(true);
+        }
+        while let Some(&std::cmp::Reverse((head, i))) = self.heads.peek() {
+            if head >= hash {
+                return Ok(head == hash);
+            }
+            self.heads.pop();
+            if let Some(next) = self.cursors[i].next(tx, key, doing).await? {
+                self.heads.push(std::cmp::Reverse((next, i)));
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Every posting of the partnership whose reference hash is in `hashes`, this import's too
+/// (its batches are in the transaction): those kept a row each first, then the batches in
+/// order, as [`find_posting`] meets them. Decodes only the batches that hold one.
+async fn postings_with_hashes(
+    src: &mut Src<'_>,
+    key: &str,
+    hashes: &HashSet<u64>,
+) -> Result<Vec<StoredPosting>, StoreError> {
+    let doing = format!("look up repeated references in {key}");
+    let failed = db(&doing);
+    let sql = format!("SELECT {POSTING_COLUMNS} FROM ledger_posting WHERE partnership_key = $1");
+    let mut found = Vec::new();
+    for row in src
+        .fetch_all(&sql, &[Arg::Text(key)])
+        .await
+        .map_err(&failed)?
+    {
+        let p = stored_posting(&row).map_err(&failed)?;
+        if hashes.contains(&batch::reference_hash(&p.posting.reference)) {
+            found.push(p);
+        }
+    }
+    let mut after = (0, 0);
+    loop {
+        let page = hash_page(src, key, after).await.map_err(&failed)?;
+        let Some(last) = page.last() else {
+            return Ok(found);
+        };
+        after = (last.import_id, last.batch_no);
+        for h in &page {
+            let mut positions = batch::reference_hashes(&h.postings)
+                .map_err(|e| damaged_batch(key, h, &e))?
+                .enumerate()
+                .filter(|(_, x)| hashes.contains(x))
+                .map(|(i, _)| i)
+                .peekable();
+            if positions.peek().is_none() {
+                continue;
+            }
+            let positions: Vec<usize> = positions.collect();
+            let Some(b) = batch_postings(src, key, h.import_id, h.batch_no)
+                .await
+                .map_err(&failed)?
+            else {
+                continue;
+            };
+            let all = batch::decode(&b.postings).map_err(|e| damaged_batch(key, &b, &e))?;
+            for i in positions {
+                if let Some(posting) = all.get(i) {
+                    found.push(StoredPosting {
+                        import_id: Some(b.import_id),
+                        posting: posting.clone(),
+                    });
+                }
+            }
         }
     }
 }
@@ -459,7 +932,7 @@ impl ImportSession for SqlImportSession {
                 })?;
                 rows += 1;
             }
-            self.check_references(postings).await?;
+            self.keep_references(postings)?;
             for chunk in postings.chunks(POSTINGS_PER_BATCH) {
                 self.insert_batch(chunk).await?;
             }
@@ -493,6 +966,7 @@ impl ImportSession for SqlImportSession {
                 written_total_pence: this.total_pence,
             });
         }
+        this.check_no_repeats().await?;
         let doing = this.doing();
         let failed = db(&doing);
         let key = this.header.partnership_key.clone();
@@ -1828,4 +2302,95 @@ pub(crate) async fn forecast_overrides(
         (&a.fund, &a.service_line, a.period).cmp(&(&b.fund, &b.service_line, b.period))
     });
     Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(import_id: Option<i64>, line: i64, reference: &str) -> StoredPosting {
+        StoredPosting {
+            import_id,
+            posting: PostingRow {
+                source_line: line,
+                date: "2024-05-01".into(),
+                year_start: 2024,
+                period: 2,
+                fund: "bcf".into(),
+                service_line: "SL1".into(),
+                partner: None,
+                locality: None,
+                cost_centre: None,
+                subjective: None,
+                supplier: None,
+                reference: reference.into(),
+                description: None,
+                amount_pence: 100,
+                corrects_reference: None,
+            },
+        }
+    }
+
+    /// Every reference has the same hash here: only the references tell a repeat.
+    fn collide(_: &str) -> u64 {
+        7
+    }
+
+    fn candidate(first_line: i64, second_line: Option<i64>, stored: bool) -> Candidate {
+        Candidate {
+            hash: 7,
+            first_line,
+            second_line,
+            stored,
+        }
+    }
+
+    #[test]
+    fn references_that_share_a_hash_are_not_repeats() {
+        // This import (3) has X and Y; an earlier one has Z; all with one hash.
+        let found = [
+            stored(Some(1), 40, "Z"),
+            stored(Some(3), 5, "X"),
+            stored(Some(3), 9, "Y"),
+        ];
+        assert!(repeat_of(&candidate(5, Some(9), true), &found, 3, collide).is_none());
+        assert!(repeat_of(&candidate(5, Some(9), false), &found, 3, collide).is_none());
+    }
+
+    #[test]
+    fn the_earliest_real_repeat_is_named_with_what_it_repeats() {
+        // Y at line 9 repeats an earlier import's line 40; X at 12 repeats line 5 of this file.
+        let found = [
+            stored(None, 0, "C"),
+            stored(Some(1), 40, "Y"),
+            stored(Some(3), 5, "X"),
+            stored(Some(3), 9, "Y"),
+            stored(Some(3), 12, "X"),
+        ];
+        let r = repeat_of(&candidate(5, Some(9), true), &found, 3, collide).unwrap();
+        assert_eq!(
+            (
+                r.line,
+                r.reference.as_str(),
+                r.earlier_import,
+                r.earlier_line
+            ),
+            (9, "Y", Some(1), 40)
+        );
+        // Without the earlier import, X's repeat within the file.
+        let r = repeat_of(&candidate(5, Some(9), false), &found[2..], 3, collide).unwrap();
+        assert_eq!(
+            (
+                r.line,
+                r.reference.as_str(),
+                r.earlier_import,
+                r.earlier_line
+            ),
+            (12, "X", Some(3), 5)
+        );
+        // A correction repeated: no earlier import.
+        let found = [stored(None, 0, "C"), stored(Some(3), 8, "C")];
+        let r = repeat_of(&candidate(8, None, true), &found, 3, collide).unwrap();
+        assert_eq!((r.line, r.earlier_import), (8, None));
+    }
 }

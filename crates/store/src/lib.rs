@@ -25,6 +25,7 @@ mod ledger;
 mod ledger_store;
 mod payments;
 mod proceedings;
+mod reference_runs;
 mod sql_store;
 
 use std::str::FromStr;

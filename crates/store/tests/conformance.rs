@@ -224,6 +224,8 @@ conformance!(
     import_commits_and_totals_equal_the_control_total,
     same_file_imported_twice_writes_nothing,
     reference_repeated_from_another_file_is_refused,
+    repeats_are_found_through_the_merge_across_files_and_within_one,
+    a_hash_shared_by_two_references_does_not_refuse_a_good_file,
     aborted_or_dropped_import_leaves_nothing,
     control_total_mismatch_leaves_nothing,
     posting_into_a_closed_period_is_refused,
@@ -387,6 +389,7 @@ async fn fresh_database_has_the_schema_and_is_empty(db: &TestDb) {
         "ledger_import",
         "ledger_posting",
         "ledger_batch",
+        "ledger_reference_index",
         "ledger_totals",
         "closed_period",
         "budget_revision",
@@ -1425,6 +1428,147 @@ async fn reference_repeated_from_another_file_is_refused(db: &TestDb) {
         .unwrap()
         .unwrap();
     assert_chain_intact(&*store).await;
+}
+
+/// The repeat an import was refused for: (line, reference, earlier file, import, line).
+fn repeat(e: &StoreError) -> (i64, &str, &str, i64, &str) {
+    match e {
+        StoreError::DuplicateReference {
+            line,
+            reference,
+            earlier_file,
+            earlier_import_id,
+            earlier_line,
+        } => (
+            *line,
+            reference,
+            earlier_file,
+            *earlier_import_id,
+            earlier_line,
+        ),
+        other => panic!("wrong error: {other}"),
+    }
+}
+
+async fn repeats_are_found_through_the_merge_across_files_and_within_one(db: &TestDb) {
+    let store = db.open().await;
+    ledger_partnership(&*store, "p").await;
+    // Two earlier files, so the merge walks two stored indexes beside the new file.
+    import(&*store, "p", "jan.csv", &postings_of("A", 3_000))
+        .await
+        .unwrap()
+        .unwrap();
+    import(&*store, "p", "feb.csv", &postings_of("B", 2_000))
+        .await
+        .unwrap()
+        .unwrap();
+    let before = (totals_sum(&*store, "p").await, audit_count(&*store).await);
+    // A repeat within the file (line 902 repeats line 102) comes before one of an earlier
+    // file (line 1,502 repeats feb.csv's line 1,001): the earliest line is the one named.
+    let mut rows = postings_of("C", 4_000);
+    rows[900].reference = "C-100".into();
+    rows[1_500].reference = "B-999".into();
+    let e = import(&*store, "p", "mar.csv", &rows).await.unwrap_err();
+    assert_eq!(repeat(&e), (902, "C-100", "mar.csv", 3, ", line 102"));
+    // The other way round: line 2,002 repeats jan.csv's line 3,001, line 3,502 its own 12.
+    let mut rows = postings_of("C", 4_000);
+    rows[2_000].reference = "A-2999".into();
+    rows[3_500].reference = "C-10".into();
+    let e = import(&*store, "p", "mar.csv", &rows).await.unwrap_err();
+    assert_eq!(repeat(&e), (2_002, "A-2999", "jan.csv", 1, ", line 3001"));
+    let message = e.to_string();
+    assert!(
+        message.contains("line 2002")
+            && message.contains("\"jan.csv\" (import 1, line 3001)")
+            && message.contains("nothing from this file was imported"),
+        "{message}"
+    );
+    assert_eq!(
+        (totals_sum(&*store, "p").await, audit_count(&*store).await),
+        before,
+        "nothing was written"
+    );
+    assert_eq!(store.imports("p").await.unwrap().len(), 2);
+    // The good file imports, and its own index then catches a repeat of it.
+    import(&*store, "p", "mar.csv", &postings_of("C", 4_000))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rows = postings_of("D", 10);
+    rows[4].reference = "C-3999".into();
+    let e = import(&*store, "p", "apr.csv", &rows).await.unwrap_err();
+    assert_eq!(repeat(&e), (6, "C-3999", "mar.csv", 3, ", line 4001"));
+    // A database from before the index: it is built from the batches when first needed.
+    store
+        .execute_raw_for_tests("DELETE FROM ledger_reference_index")
+        .await
+        .unwrap();
+    let e = import(&*store, "p", "apr.csv", &rows).await.unwrap_err();
+    assert_eq!(repeat(&e), (6, "C-3999", "mar.csv", 3, ", line 4001"));
+    import(&*store, "p", "apr.csv", &postings_of("D", 10))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rows = postings_of("E", 10);
+    rows[9].reference = "A-0".into();
+    let e = import(&*store, "p", "may.csv", &rows).await.unwrap_err();
+    assert_eq!(repeat(&e), (11, "A-0", "jan.csv", 1, ", line 2"));
+    assert_eq!(posting_count(&*store, "p").await, 9_010);
+    assert_chain_intact(&*store).await;
+}
+
+/// FNV-1a, as the store hashes references (migration 0004 says so).
+fn reference_hash(reference: &str) -> u64 {
+    reference.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+async fn a_hash_shared_by_two_references_does_not_refuse_a_good_file(db: &TestDb) {
+    let store = db.open().await;
+    ledger_partnership(&*store, "p").await;
+    import(
+        &*store,
+        "p",
+        "jan.csv",
+        &[posting(2, "OLD-1", "bcf", "SL1", 2, 100)],
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // As if OLD-1 and NEW-7 had the same hash: OLD-1's stored hash becomes NEW-7's, and the
+    // index is dropped so that it is built again from the batch's hashes.
+    let hex: String = reference_hash("NEW-7")
+        .to_le_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let blob = if db.backend == "sqlite" {
+        format!("X'{hex}'")
+    } else {
+        format!("'\\x{hex}'::bytea")
+    };
+    for sql in [
+        format!("UPDATE ledger_batch SET reference_hashes = {blob} WHERE partnership_key = 'p'"),
+        "DELETE FROM ledger_reference_index WHERE partnership_key = 'p'".to_string(),
+    ] {
+        store.execute_raw_for_tests(&sql).await.unwrap();
+    }
+    // The hash is there, the reference is not: the file is good.
+    let rows = [
+        posting(2, "NEW-1", "bcf", "SL1", 2, 100),
+        posting(3, "NEW-7", "bcf", "SL1", 3, 250),
+    ];
+    let outcome = import(&*store, "p", "feb.csv", &rows)
+        .await
+        .unwrap()
+        .expect("imported");
+    assert_eq!((outcome.rows, outcome.control_total_pence), (2, 350));
+    // A real repeat of NEW-7 is still refused, naming the posting that has it.
+    let rows = [posting(5, "NEW-7", "bcf", "SL1", 3, 1)];
+    let e = import(&*store, "p", "mar.csv", &rows).await.unwrap_err();
+    assert_eq!(repeat(&e), (5, "NEW-7", "feb.csv", 2, ", line 3"));
+    assert_eq!(posting_count(&*store, "p").await, 3);
 }
 
 async fn aborted_or_dropped_import_leaves_nothing(db: &TestDb) {
