@@ -1,6 +1,8 @@
 //! Reading a partner's ledger extract (CSV or XLSX) through a [`LedgerMapping`] into
-//! [`Posting`]s, in one streaming pass and constant memory (but for 8 to 16 bytes a row, the
-//! hashes of the references, to catch a repeated one).
+//! [`Posting`]s, in one streaming pass and constant memory. The hashes of the first
+//! [`REFERENCES_KEPT`] references are kept (at most 1 MB), so a reference repeated within
+//! that many rows is listed with the other bad rows; the store checks every reference at
+//! commit, in bounded memory, and refuses any other repeat naming both lines.
 //!
 //! All or nothing: every good row goes to the caller's callback until the first bad row; after
 //! that the callback is no longer called, but the rest of the file is still read so that every
@@ -515,24 +517,35 @@ impl Plan {
     }
 }
 
-/// The 64-bit hashes of the references seen: an open-addressed table with linear probing,
-/// kept at most half full. One cache line is touched per insert, which matters at a million
-/// rows (a general hash set touches two).
+/// References whose hashes the reader keeps to list a repeat among the bad rows: every one
+/// of a file of up to this many rows. Beyond it the table is full and only looked up.
+pub const REFERENCES_KEPT: usize = 1 << 16;
+
+/// The 64-bit hashes of the references seen, up to a limit: an open-addressed table with
+/// linear probing, kept at most half full. One cache line is touched per insert, which
+/// matters at a million rows (a general hash set touches two).
 struct ReferenceSet {
     slots: Vec<u64>,
     len: usize,
+    /// Hashes kept at most; then new ones are only looked up.
+    limit: usize,
 }
 
 impl ReferenceSet {
-    fn with_capacity(rows: usize) -> ReferenceSet {
+    fn new(rows: usize, limit: usize) -> ReferenceSet {
         ReferenceSet {
-            slots: vec![0; (rows.max(512) * 2).next_power_of_two()],
+            slots: vec![0; (rows.min(limit).max(512) * 2).next_power_of_two()],
             len: 0,
+            limit,
         }
     }
 
     /// False if the hash was there already. 0 marks an empty slot, so hash 0 is stored as 1.
+    /// Once `limit` hashes are kept, a new one is not: true means "not among those kept".
     fn insert(&mut self, hash: u64) -> bool {
+        if self.len >= self.limit {
+            return !self.contains(hash.max(1));
+        }
         if (self.len + 1) * 2 > self.slots.len() {
             let grown = vec![0; self.slots.len() * 2];
             let old = std::mem::replace(&mut self.slots, grown);
@@ -543,6 +556,18 @@ impl ReferenceSet {
         let inserted = self.place(hash.max(1));
         self.len += usize::from(inserted);
         inserted
+    }
+
+    fn contains(&self, hash: u64) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut i = (hash >> 20) as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => return false,
+                h if h == hash => return true,
+                _ => i = (i + 1) & mask,
+            }
+        }
     }
 
     fn place(&mut self, hash: u64) -> bool {
@@ -567,7 +592,7 @@ struct Importer<'a> {
     plan: Plan,
     targets: &'a ImportTargets,
     summary: ReadSummary,
-    /// 64-bit SipHash of every reference seen.
+    /// 64-bit SipHash of the first [`REFERENCES_KEPT`] references seen.
     references: ReferenceSet,
     bad: Vec<BadRow>,
     max_errors: usize,
@@ -1095,9 +1120,11 @@ pub fn read_ledger<'t, E>(
             plan,
             targets,
             summary: summary.clone(),
-            // About 100 bytes a row in a typical extract: room for that many, to save regrowing.
-            references: ReferenceSet::with_capacity(
-                usize::try_from(total / 100).unwrap_or(0).min(1 << 23),
+            // About 100 bytes a row in a typical extract: room for that many (up to the
+            // limit), to save regrowing.
+            references: ReferenceSet::new(
+                usize::try_from(total / 100).unwrap_or(usize::MAX),
+                REFERENCES_KEPT,
             ),
             bad: Vec::new(),
             max_errors: options.max_errors,
@@ -1291,7 +1318,7 @@ mod tests {
 
     #[test]
     fn the_reference_set_finds_repeats_as_it_grows() {
-        let mut set = ReferenceSet::with_capacity(0);
+        let mut set = ReferenceSet::new(0, usize::MAX);
         let start = set.slots.len();
         // Hash 0 and 1 share a slot value: 0 marks an empty slot.
         assert!(set.insert(0));
@@ -1304,6 +1331,23 @@ mod tests {
         assert!(set.len * 2 <= set.slots.len());
         assert!(hashes.iter().all(|&h| !set.insert(h)));
         assert_eq!(set.len, 19_999);
+    }
+
+    #[test]
+    fn a_full_reference_set_still_finds_repeats_of_what_it_kept() {
+        let limit = 1_000;
+        let mut set = ReferenceSet::new(1 << 20, limit);
+        let slots = set.slots.len();
+        let hash = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        assert!((0..5_000).all(|i| set.insert(hash(i))));
+        assert_eq!(
+            (set.len, set.slots.len()),
+            (limit, slots),
+            "it stopped at the limit"
+        );
+        // Those kept are still found; those after the limit were not kept.
+        assert!((0..limit as u64).all(|i| !set.insert(hash(i))));
+        assert!((limit as u64..5_000).all(|i| set.insert(hash(i))));
     }
 
     #[test]
