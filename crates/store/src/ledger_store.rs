@@ -176,6 +176,14 @@ fn posting_json(p: &StoredPosting) -> Value {
 // ---------------------------------------------------------------------------------------------
 // Import
 
+/// `PRAGMA cache_size` of an import's SQLite connection while the import runs: 32 MiB. The
+/// transaction's pages beyond it go to the write-ahead log as the import goes, so the page
+/// cache stops growing with the file sooner (at 64 MiB it was the largest part of a 1M-posting
+/// import's peak memory). Measured at 1M postings: 64 MiB 137 MB peak, 32 MiB 110 MB at the
+/// same speed within noise, 8 MiB 80 MB but a fifth slower. Restored before the transaction
+/// ends.
+const SQLITE_IMPORT_CACHE_SIZE: &str = "-32768";
+
 /// An import in progress: one transaction, with the totals kept in memory until commit.
 struct SqlImportSession {
     tx: Tx,
@@ -248,6 +256,14 @@ pub(crate) async fn begin_import(
         .map_err(&failed)?
         .unwrap_or(1);
     let closed = closed_set(&mut tx, &key).await.map_err(&failed)?;
+    if let Tx::Sqlite(_) = tx {
+        tx.execute(
+            &format!("PRAGMA cache_size = {SQLITE_IMPORT_CACHE_SIZE}"),
+            &[],
+        )
+        .await
+        .map_err(&failed)?;
+    }
     Ok(ImportStart::Session(Box::new(SqlImportSession {
         tx,
         pool: pool.clone(),
@@ -266,6 +282,18 @@ pub(crate) async fn begin_import(
 }
 
 impl SqlImportSession {
+    /// Gives the connection back its usual page cache (see [`SQLITE_IMPORT_CACHE_SIZE`]).
+    async fn restore_cache_size(&mut self) -> Result<(), sqlx::Error> {
+        if let Tx::Sqlite(_) = self.tx {
+            let sql = format!(
+                "PRAGMA cache_size = {}",
+                crate::sql_store::SQLITE_CACHE_SIZE
+            );
+            self.tx.execute(&sql, &[]).await?;
+        }
+        Ok(())
+    }
+
     fn doing(&self) -> String {
         format!(
             "import {} into {}",
@@ -966,10 +994,14 @@ impl ImportSession for SqlImportSession {
                 written_total_pence: this.total_pence,
             });
         }
-        this.check_no_repeats().await?;
+        if let Err(e) = this.check_no_repeats().await {
+            let _ = this.restore_cache_size().await;
+            return Err(e);
+        }
         let doing = this.doing();
         let failed = db(&doing);
         let key = this.header.partnership_key.clone();
+        this.restore_cache_size().await.map_err(&failed)?;
         upsert_totals(&mut this.tx, &key, &this.totals)
             .await
             .map_err(&failed)?;
@@ -1048,8 +1080,10 @@ impl ImportSession for SqlImportSession {
     }
 
     async fn abort(self: Box<Self>) {
+        let mut this = *self;
+        let _ = this.restore_cache_size().await;
         // Dropping the transaction rolls it back too; rolling back here just does it now.
-        let _ = self.tx.rollback().await;
+        let _ = this.tx.rollback().await;
     }
 }
 

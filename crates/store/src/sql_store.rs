@@ -40,6 +40,9 @@ pub(crate) struct SqlStore {
     pool: Pool,
 }
 
+/// `PRAGMA cache_size` of every SQLite connection: 64 MiB (negative: in KiB).
+pub(crate) const SQLITE_CACHE_SIZE: &str = "-65536";
+
 impl SqlStore {
     /// Opens a SQLite file (`Some(path)`, created if missing) or a private in-memory database.
     pub(crate) async fn open_sqlite(url: &str, path: Option<&str>) -> Result<SqlStore, StoreError> {
@@ -59,7 +62,8 @@ impl SqlStore {
                     .synchronous(SqliteSynchronous::Normal)
                     // 64 MiB of page cache (the default is 2 MiB): a large import touches
                     // index pages all over the file, and rereading them dominated its time.
-                    .pragma("cache_size", "-65536"),
+                    // (An import now lowers it on its own connection: see ledger_store.)
+                    .pragma("cache_size", SQLITE_CACHE_SIZE),
                 SqlitePoolOptions::new().max_connections(4),
             ),
             // Each connection to ":memory:" is its own database, so keep exactly one, forever.
