@@ -58,10 +58,11 @@ pub enum StoreError {
         period: String,
     },
 
-    /// An imported posting repeats a reference the partnership already has.
+    /// An imported posting repeats a reference the partnership already has, or one earlier in
+    /// the same file (`in_this_file`).
     #[error(
-        "line {line}: reference {reference:?} was already imported from {earlier_file:?} \
-         (import {earlier_import_id}{earlier_line}); nothing from this file was imported"
+        "line {line}: reference {reference:?} {}; nothing from this file was imported",
+        repeated_where(*.in_this_file, .earlier_file, *.earlier_import_id, .earlier_line)
     )]
     DuplicateReference {
         line: i64,
@@ -70,6 +71,8 @@ pub enum StoreError {
         earlier_import_id: i64,
         /// `", line N"` when the earlier line is known, else empty.
         earlier_line: String,
+        /// The earlier posting is in the file being imported.
+        in_this_file: bool,
     },
 
     /// The reader's row count or control total differ from what was written.
@@ -100,5 +103,22 @@ impl StoreError {
     pub(crate) fn doing(doing: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
         let doing = doing.into();
         move |cause| StoreError::Database { doing, cause }
+    }
+}
+
+/// Where a repeated reference was met before, for [`StoreError::DuplicateReference`].
+fn repeated_where(
+    in_this_file: bool,
+    earlier_file: &str,
+    earlier_import_id: i64,
+    earlier_line: &str,
+) -> String {
+    if in_this_file {
+        let line = earlier_line.trim_start_matches(", ");
+        format!("repeats {line} of this file ({earlier_file:?})")
+    } else {
+        format!(
+            "was already imported from {earlier_file:?} (import {earlier_import_id}{earlier_line})"
+        )
     }
 }

@@ -180,8 +180,9 @@ fn posting_json(p: &StoredPosting) -> Value {
 /// transaction's pages beyond it go to the write-ahead log as the import goes, so the page
 /// cache stops growing with the file sooner (at 64 MiB it was the largest part of a 1M-posting
 /// import's peak memory). Measured at 1M postings: 64 MiB 137 MB peak, 32 MiB 110 MB at the
-/// same speed within noise, 8 MiB 80 MB but a fifth slower. Restored before the transaction
-/// ends.
+/// same speed within noise, 8 MiB 80 MB but a fifth slower. Restored when the import commits,
+/// is refused at commit or is aborted; a session dropped without either leaves its connection
+/// with the smaller cache (slower, never wrong).
 const SQLITE_IMPORT_CACHE_SIZE: &str = "-32768";
 
 /// An import in progress: one transaction, with the totals kept in memory until commit.
@@ -530,6 +531,7 @@ impl SqlImportSession {
             } else {
                 String::new()
             },
+            in_this_file: earlier_import == Some(self.import_id),
         }
     }
 }
@@ -981,11 +983,13 @@ impl ImportSession for SqlImportSession {
     ) -> Result<ImportOutcome, StoreError> {
         let mut this = *self;
         if this.refused {
+            let _ = this.restore_cache_size().await;
             return Err(StoreError::Invalid(
                 "this import was refused; nothing from it was written".into(),
             ));
         }
         if summary.rows != this.rows || summary.control_total_pence != this.total_pence {
+            let _ = this.restore_cache_size().await;
             return Err(StoreError::ControlTotalMismatch {
                 file_name: this.header.file_name.clone(),
                 expected_rows: summary.rows,

@@ -1418,7 +1418,7 @@ async fn reference_repeated_from_another_file_is_refused(db: &TestDb) {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("line 9") && e.contains("mar.csv") && e.contains("line 5"),
+        e.contains("line 9: reference \"C-3\" repeats line 5 of this file (\"mar.csv\")"),
         "{e}"
     );
     // Another partnership may use the same references.
@@ -1439,6 +1439,7 @@ fn repeat(e: &StoreError) -> (i64, &str, &str, i64, &str) {
             earlier_file,
             earlier_import_id,
             earlier_line,
+            ..
         } => (
             *line,
             reference,
