@@ -2,7 +2,7 @@
 //! included as their tables). Money cells are numbers formatted `£#,##0.00;-£#,##0.00`, dates
 //! are dates, RAG is text with a fill colour.
 
-use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError};
 
 use crate::{Block, COVER_SHEET_NAME, Cell, ColumnKind, Rag, Report, ReportError, Table};
 
@@ -152,7 +152,8 @@ fn write_cover(sheet: &mut Worksheet, report: &Report) -> Result<(), XlsxError> 
     let title = Format::new().set_bold().set_font_size(16);
     let bold = Format::new().set_bold();
     let heading = Format::new().set_bold().set_font_size(12);
-    let wrap = Format::new().set_text_wrap();
+    // Top-aligned, so a row's spare height falls below its text, not between it and its heading.
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
     sheet.set_column_width(0, 28)?;
     sheet.set_column_width(1, 80)?;
     sheet.write_string_with_format(0, 0, &report.title, &title)?;
