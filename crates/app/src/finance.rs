@@ -376,20 +376,12 @@ pub async fn matching_postings(
         .ledger_totals(key, filter.fund.as_deref(), filter.year_start)
         .await?;
     let wanted = |t: &TotalsRow| {
-        filter.period_from.is_none_or(|from| t.period >= from)
-            && filter.period_to.is_none_or(|to| t.period <= to)
-            && filter
-                .service_line
-                .as_ref()
-                .is_none_or(|s| *s == t.service_line)
-            && filter
-                .partner
-                .as_ref()
-                .is_none_or(|p| t.partner.as_ref() == Some(p))
-            && filter
-                .locality
-                .as_ref()
-                .is_none_or(|l| t.locality.as_ref() == Some(l))
+        filter.takes(
+            t.period,
+            &t.service_line,
+            t.partner.as_deref(),
+            t.locality.as_deref(),
+        )
     };
     let mut count: i64 = 0;
     let mut total = Money::ZERO;

@@ -190,6 +190,28 @@ pub struct PostingFilter {
     pub locality: Option<String>,
 }
 
+impl PostingFilter {
+    /// Whether a posting, or a line of totals, in `period` with these dimensions is within the
+    /// filter's periods, service line, partner and locality (fund and year are chosen by the
+    /// caller's query). One rule for the postings and for the counts read from the totals.
+    pub fn takes(
+        &self,
+        period: i64,
+        service_line: &str,
+        partner: Option<&str>,
+        locality: Option<&str>,
+    ) -> bool {
+        self.period_from.is_none_or(|from| period >= from)
+            && self.period_to.is_none_or(|to| period <= to)
+            && self
+                .service_line
+                .as_deref()
+                .is_none_or(|s| s == service_line)
+            && self.partner.as_deref().is_none_or(|p| partner == Some(p))
+            && self.locality.as_deref().is_none_or(|l| locality == Some(l))
+    }
+}
+
 /// A correction to an existing posting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorrectionRow {

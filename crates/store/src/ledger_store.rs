@@ -2117,20 +2117,12 @@ pub(crate) async fn postings(
     let matches = |p: &PostingRow| {
         p.year_start == filter.year_start
             && filter.fund.as_ref().is_none_or(|f| *f == p.fund)
-            && filter.period_from.is_none_or(|f| p.period >= f)
-            && filter.period_to.is_none_or(|t| p.period <= t)
-            && filter
-                .service_line
-                .as_ref()
-                .is_none_or(|s| *s == p.service_line)
-            && filter
-                .partner
-                .as_ref()
-                .is_none_or(|s| p.partner.as_ref() == Some(s))
-            && filter
-                .locality
-                .as_ref()
-                .is_none_or(|s| p.locality.as_ref() == Some(s))
+            && filter.takes(
+                p.period,
+                &p.service_line,
+                p.partner.as_deref(),
+                p.locality.as_deref(),
+            )
     };
     each_batched_posting(
         &mut Src::Pool(pool),
