@@ -9,20 +9,11 @@ use std::process::{Command, Output};
 use concordat_testkit::{TestDb, sqlite_db};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
+    concordat_testkit::repo_root()
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "concordat-governance-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    concordat_testkit::scratch("governance", name)
 }
 
 fn run(args: &[&str], dir: &Path, db: &str) -> Output {

@@ -10,6 +10,14 @@ use std::time::Duration;
 
 use sqlx::{Connection, Executor};
 
+/// The repository's root folder (where the examples and docs are).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository's root")
+}
+
 /// A scratch folder for one test, emptied first.
 pub fn scratch(prefix: &str, name: &str) -> PathBuf {
     let dir =
