@@ -402,6 +402,11 @@ async fn upload(c: &Client, base: &str, file: &Path, mapping: &Path) -> Result<S
             .await?
             .is_empty()
         {
+            // The browser may have moved on to the job's page (which lists bad rows in an
+            // error summary) between reading the address and looking: read it again.
+            if c.current_url().await?.path().contains("/imports/jobs/") {
+                continue;
+            }
             bail!(
                 "the imports page refused the upload of {}:\n{}",
                 file.display(),
