@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
-use concordat_ledger::summarize::{Dimension, Summary, summarize_reader};
+use concordat_ledger::summarize::{Dimension, Summary, summarize_file};
 
 /// How the totals are printed.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -26,7 +26,7 @@ pub(crate) fn run(file: &Path, by: &[Dimension], format: Format) -> Result<ExitC
     let started = Instant::now();
     let name = file.display().to_string();
     let input = File::open(file).with_context(|| format!("cannot open {name}"))?;
-    let summary = summarize_reader(input, by).map_err(|e| anyhow!(e.render(&name)))?;
+    let summary = summarize_file(&input, by).map_err(|e| anyhow!(e.render(&name)))?;
     let mut out = BufWriter::new(crate::output::Stdout::lock());
     match format {
         Format::Csv => write_csv(&mut out, &summary)?,

@@ -1,8 +1,11 @@
 //! Totals straight from a ledger CSV, without a database: postings grouped by any of fund,
 //! service line, financial period and partner, summed exactly in pence.
 //!
-//! Built for speed in constant memory. The input is read in large chunks, each cut at a line
-//! boundary, the next chunk being read while the current one is summed. (Mapping the file into
+//! Built for speed in constant memory. A file is read in 512 KiB blocks that each of two
+//! threads reads at its offset and sums itself, so the block is summed from the core's cache
+//! where the read left it (measured about a quarter faster at 10M postings than one thread
+//! reading for both). A stream (a pipe) is read in large chunks, each cut at a line boundary,
+//! the next chunk being read while the current one is summed. (Mapping the file into
 //! memory instead was measured slower: populating and giving back the mapped windows cost more
 //! than the copy.) Lines with no quote (the usual extract) take a fast path, a row at a time:
 //! the commas and line end of the 128 bytes from the row's start are found as bit masks (SSE2,
@@ -14,15 +17,16 @@
 //! machine over `memchr3` (quoted fields with commas and doubled quotes are handled; a line
 //! break inside quotes is not). The common amount form `-?digits.dd` is parsed straight from
 //! the bytes (every other form goes through [`Money::parse`]), and each distinct key is interned
-//! once in a small open-addressed table. A piece is cut into parts that two threads take in
-//! turn, each keeping its own totals; they are merged at the end. Memory is two pieces plus one
-//! entry per distinct key, whatever the file's size.
+//! once in a small open-addressed table. A stream's chunk is cut into pieces that two threads
+//! take in turn. Each thread keeps its own totals; they are merged at the end. Memory is two
+//! blocks (or two chunks) plus one entry per distinct key, whatever the file's size.
 //!
 //! Sums are kept in `i128` pence, so no intermediate sum can overflow; a final total that does
 //! not fit [`Money`] (an `i64` of pence) is an error, never a wrapped number.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -221,6 +225,260 @@ pub fn summarize_bytes(data: &[u8], by: &[Dimension]) -> Result<Summary, Summary
 /// Sums a ledger CSV read from `reader`, in constant memory, on two threads.
 pub fn summarize_reader<R: Read>(reader: R, by: &[Dimension]) -> Result<Summary, SummaryError> {
     summarize_reader_with(reader, by, Options::default())
+}
+
+/// How a file is read by [`summarize_file_with`]: the block each thread reads and sums at a
+/// time, and the threads.
+#[derive(Debug, Clone, Copy)]
+pub struct FileOptions {
+    pub block_bytes: usize,
+    pub threads: usize,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        // A block and the line that runs past it fit a core's second-level cache (1 MB on the
+        // machine measured), so each block is summed from where the read left it.
+        FileOptions {
+            block_bytes: 512 << 10,
+            threads: 2,
+        }
+    }
+}
+
+/// Sums a ledger file, in constant memory, on two threads that each read and sum their own
+/// blocks of it. Anything that is not a regular file (a pipe, a terminal) is read as a stream
+/// by [`summarize_reader`]. The totals, and any error, are those [`summarize_reader`] gives.
+pub fn summarize_file(file: &File, by: &[Dimension]) -> Result<Summary, SummaryError> {
+    summarize_file_with(file, by, FileOptions::default())
+}
+
+/// [`summarize_file`] with a chosen block size and number of threads.
+pub fn summarize_file_with(
+    file: &File,
+    by: &[Dimension],
+    options: FileOptions,
+) -> Result<Summary, SummaryError> {
+    #[cfg(unix)]
+    if file.metadata().map_err(SummaryError::Read)?.is_file() {
+        return blocks::summarize(file, by, options);
+    }
+    let _ = options;
+    summarize_reader(file, by)
+}
+
+/// Each thread takes the next block of the file, reads it at its offset and sums the lines
+/// that start in it, the last one read on past the block's end. A block's lines are not
+/// numbered (that would need every block before it), so a bad row stops every thread and the
+/// file is summed again as a stream, which names the first bad line.
+#[cfg(unix)]
+mod blocks {
+    use std::fs::File;
+    use std::io::ErrorKind;
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use memchr::memchr;
+
+    use super::{
+        Acc, Dimension, FileOptions, Layout, Options, Summary, SummaryError, check_by, finish,
+        scan_part, summarize_reader_with,
+    };
+
+    /// Read past a block's end for its last line: most lines end within it.
+    const OVER: usize = 16 << 10;
+
+    /// Why a thread stopped before the end.
+    enum Stop {
+        Read(std::io::Error),
+        /// A bad row, here or on another thread.
+        Row,
+    }
+
+    pub(super) fn summarize(
+        file: &File,
+        by: &[Dimension],
+        options: FileOptions,
+    ) -> Result<Summary, SummaryError> {
+        check_by(by)?;
+        let mut head = Span::new(file, 0, 64 << 10);
+        head.fill().map_err(SummaryError::Read)?;
+        let header_end = head
+            .line_end(0)
+            .map_err(SummaryError::Read)?
+            .unwrap_or(head.held);
+        let lay = Layout::from_header(&head.buf[..header_end], by)?;
+        let blocks = Blocks {
+            file,
+            lay: &lay,
+            start: header_end as u64 + 1,
+            block: options.block_bytes.max(1) as u64,
+            next: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        };
+        let summed: Vec<Result<Acc, Stop>> = std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..options.threads.max(1))
+                .map(|_| s.spawn(|| blocks.sum()))
+                .collect();
+            let mut all = vec![blocks.sum()];
+            all.extend(
+                helpers
+                    .into_iter()
+                    .map(|h| h.join().expect("a summing thread panicked")),
+            );
+            all
+        });
+        let mut accs = Vec::with_capacity(summed.len());
+        let mut bad_row = false;
+        for r in summed {
+            match r {
+                Ok(acc) => accs.push(acc),
+                Err(Stop::Read(e)) => return Err(SummaryError::Read(e)),
+                Err(Stop::Row) => bad_row = true,
+            }
+        }
+        if bad_row {
+            let stream = AtReader { file, at: 0 };
+            return summarize_reader_with(stream, by, Options::default());
+        }
+        finish(by, accs)
+    }
+
+    struct Blocks<'a> {
+        file: &'a File,
+        lay: &'a Layout,
+        /// Where the first line after the header starts.
+        start: u64,
+        block: u64,
+        /// The next block to take.
+        next: AtomicU64,
+        /// Set when a thread meets a bad row, so the others stop too.
+        stop: AtomicBool,
+    }
+
+    impl Blocks<'_> {
+        /// Takes blocks until the file ends, summing their lines.
+        fn sum(&self) -> Result<Acc, Stop> {
+            let mut acc = Acc::default();
+            let mut span = Span::new(self.file, 0, 0);
+            loop {
+                if self.stop.load(Ordering::Relaxed) {
+                    return Err(Stop::Row);
+                }
+                let k = self.next.fetch_add(1, Ordering::Relaxed);
+                let start = self.start + k * self.block;
+                // From the byte before the block, to see whether a line starts at its first.
+                let from = if k == 0 { start } else { start - 1 };
+                let end = (start + self.block - from) as usize;
+                span.reset(from, end + OVER);
+                span.fill().map_err(Stop::Read)?;
+                if span.held == 0 {
+                    return Ok(acc);
+                }
+                let first = if k == 0 {
+                    0
+                } else {
+                    match span.line_end(0).map_err(Stop::Read)? {
+                        Some(i) => i + 1,
+                        None => return Ok(acc),
+                    }
+                };
+                if first >= end {
+                    continue; // a line that started in an earlier block fills this one
+                }
+                let last = match span.line_end(end - 1).map_err(Stop::Read)? {
+                    Some(i) => i + 1,
+                    None => span.held,
+                };
+                if scan_part(&span.buf[first..last], self.lay, &mut acc).is_err() {
+                    self.stop.store(true, Ordering::Relaxed);
+                    return Err(Stop::Row);
+                }
+            }
+        }
+    }
+
+    /// Bytes of the file from `from`, read into `buf[..held]`.
+    struct Span<'a> {
+        file: &'a File,
+        from: u64,
+        buf: Vec<u8>,
+        held: usize,
+        /// The file ended within `buf`.
+        ended: bool,
+    }
+
+    impl<'a> Span<'a> {
+        fn new(file: &'a File, from: u64, len: usize) -> Span<'a> {
+            Span {
+                file,
+                from,
+                buf: vec![0; len],
+                held: 0,
+                ended: false,
+            }
+        }
+
+        fn reset(&mut self, from: u64, len: usize) {
+            self.from = from;
+            self.buf.resize(len, 0);
+            self.held = 0;
+            self.ended = false;
+        }
+
+        /// Reads until the buffer is full or the file ends.
+        fn fill(&mut self) -> std::io::Result<()> {
+            while self.held < self.buf.len() {
+                match self
+                    .file
+                    .read_at(&mut self.buf[self.held..], self.from + self.held as u64)
+                {
+                    Ok(0) => {
+                        self.ended = true;
+                        return Ok(());
+                    }
+                    Ok(n) => self.held += n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        }
+
+        /// The first line end at or after `at`, reading on (the buffer doubling) past a long
+        /// line; `None` if the file ends first.
+        fn line_end(&mut self, at: usize) -> std::io::Result<Option<usize>> {
+            let mut looked = at;
+            loop {
+                if looked < self.held
+                    && let Some(i) = memchr(b'\n', &self.buf[looked..self.held])
+                {
+                    return Ok(Some(looked + i));
+                }
+                if self.ended {
+                    return Ok(None);
+                }
+                looked = self.held.max(at);
+                let len = self.buf.len();
+                self.buf.resize(len * 2, 0);
+                self.fill()?;
+            }
+        }
+    }
+
+    /// The file from `at` as a stream, read at offsets so the file's own position is untouched.
+    struct AtReader<'a> {
+        file: &'a File,
+        at: u64,
+    }
+
+    impl std::io::Read for AtReader<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.file.read_at(buf, self.at)?;
+            self.at += n as u64;
+            Ok(n)
+        }
+    }
 }
 
 /// The groupings asked for: at least one, none twice.
@@ -2039,6 +2297,97 @@ mod tests {
         }
         assert!(compared_errors > 150, "bad rows were compared too");
         assert!(compared_long > 300, "long rows were compared too");
+    }
+
+    #[test]
+    fn a_file_read_in_blocks_gives_the_stream_s_totals_and_errors() {
+        use std::io::Write;
+        let mut data = String::from("date,fund,service,partner,supplier,amount\r\n");
+        for i in 0..3000i64 {
+            let pence = (i * 7919) % 100_000 - 20_000;
+            let amount = Money::from_pence(pence).to_plain();
+            match i % 11 {
+                // Quoted fields, a long row, a blank line and a CRLF row among plain ones.
+                0 => data.push_str(&format!(
+                    "2024-04-01,F{},\"S, {}\",P1,Sup,\"{}\"\n",
+                    i % 3,
+                    i % 5,
+                    Money::from_pence(pence).to_report()
+                )),
+                1 => data.push_str(&format!(
+                    "2024-05-01,F1,Home care,P2,{},{amount}\n",
+                    "Supplier ".repeat(40)
+                )),
+                2 => data.push('\n'),
+                3 => data.push_str(&format!("2024-06-01,F2,Telecare,P1,Sup,{amount}\r\n")),
+                _ => data.push_str(&format!(
+                    "2024-07-01,F{},S{},P1,Sup,{amount}\n",
+                    i % 4,
+                    i % 6
+                )),
+            }
+        }
+        // A row longer than a block and what is read past it, so the read goes on for it.
+        data.push_str(&format!(
+            "2024-08-01,F1,S1,P1,{},4.56\n",
+            "s".repeat(40_000)
+        ));
+        data.push_str("2024-08-01,F1,S1,P1,Sup,1.23"); // no line break at the end
+        let by = [Dimension::Fund, Dimension::Service];
+        let file_of = |text: &str| {
+            let mut f = tempfile::tempfile().unwrap();
+            f.write_all(text.as_bytes()).unwrap();
+            f
+        };
+        let whole = summarize_bytes(data.as_bytes(), &by).unwrap();
+        let blank_lines = (0..3000).filter(|i| i % 11 == 2).count() as u64;
+        assert_eq!(whole.rows_read, 3000 - blank_lines + 2);
+        let file = file_of(&data);
+        for block_bytes in [1, 7, 64, 333, 4096, 1 << 20] {
+            for threads in [1, 2] {
+                let got = summarize_file_with(
+                    &file,
+                    &by,
+                    FileOptions {
+                        block_bytes,
+                        threads,
+                    },
+                )
+                .unwrap();
+                assert_eq!(got, whole, "block {block_bytes}, threads {threads}");
+            }
+        }
+        // A bad row deep in the file: the same message as the stream's, naming its line.
+        let row = "2024-07-01,F3,S5,P1,Sup,";
+        let mut bad = data.clone();
+        bad.insert(data.rfind(row).unwrap() + row.len(), 'x');
+        let want = summarize_bytes(bad.as_bytes(), &by)
+            .unwrap_err()
+            .render("x.csv");
+        assert!(want.contains(": column amount: 'x"), "{want}");
+        let file = file_of(&bad);
+        for block_bytes in [7, 4096] {
+            for threads in [1, 2] {
+                let got = summarize_file_with(
+                    &file,
+                    &by,
+                    FileOptions {
+                        block_bytes,
+                        threads,
+                    },
+                )
+                .unwrap_err()
+                .render("x.csv");
+                assert_eq!(got, want, "block {block_bytes}, threads {threads}");
+            }
+        }
+        // A header alone, and an empty file.
+        let header_only = summarize_file(&file_of("date,fund,service,amount"), &by).unwrap();
+        assert_eq!(header_only.rows_read, 0);
+        assert!(matches!(
+            summarize_file(&file_of(""), &by),
+            Err(SummaryError::Empty)
+        ));
     }
 
     #[test]
