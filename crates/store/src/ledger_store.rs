@@ -546,8 +546,15 @@ fn temporary_file_error(file_name: &str, e: &std::io::Error) -> StoreError {
 /// Hashes per stored index chunk: 64 KB blobs.
 const INDEX_CHUNK: usize = 8_192;
 
-/// Index chunks read at a time from one import's index.
-const INDEX_CHUNKS_PER_READ: i64 = 4;
+/// Index chunks held at a time across the earlier imports' cursors (512 KB), while there are
+/// few: one or two imports are read four chunks at a time (fewer round trips), five or more a
+/// chunk at a time, so the merge's memory grows by 64 KB an import rather than 256 KB.
+const INDEX_CHUNKS_HELD: usize = 8;
+
+/// Index chunks read at a time from each of `imports` earlier imports' indexes.
+fn chunks_per_read(imports: usize) -> i64 {
+    (INDEX_CHUNKS_HELD / imports.max(1)).clamp(1, 4) as i64
+}
 
 /// Candidates kept per merge pass: only a file full of repeats has more.
 const CANDIDATE_CAP: usize = 4_096;
@@ -730,6 +737,8 @@ impl IndexWriter {
 /// One earlier import's index, read a few chunks at a time in ascending order.
 struct IndexCursor {
     import_id: i64,
+    /// Chunks read at a time.
+    per_read: i64,
     /// The last chunk read.
     chunk_no: i64,
     hashes: Vec<u64>,
@@ -773,7 +782,8 @@ impl IndexCursor {
                 &format!(
                     "SELECT chunk_no, hashes FROM ledger_reference_index \
                      WHERE partnership_key = $1 AND import_id = $2 AND chunk_no > $3 \
-                     ORDER BY chunk_no LIMIT {INDEX_CHUNKS_PER_READ}"
+                     ORDER BY chunk_no LIMIT {}",
+                    self.per_read
                 ),
                 &[
                     Arg::Text(key),
@@ -785,7 +795,7 @@ impl IndexCursor {
             .map_err(&failed)?;
         self.hashes.clear();
         self.next = 0;
-        self.read_all = (rows.len() as i64) < INDEX_CHUNKS_PER_READ;
+        self.read_all = (rows.len() as i64) < self.per_read;
         for row in &rows {
             self.chunk_no = row.int("chunk_no").map_err(&failed)?;
             let bytes = row.bytes("hashes").map_err(&failed)?;
@@ -838,9 +848,11 @@ impl<'a> StoredHashes<'a> {
             rows,
             next_row: 0,
         };
+        let per_read = chunks_per_read(imports.len());
         for (i, import_id) in imports.into_iter().enumerate() {
             let mut cursor = IndexCursor {
                 import_id,
+                per_read,
                 chunk_no: 0,
                 hashes: Vec::new(),
                 next: 0,

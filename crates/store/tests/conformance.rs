@@ -1522,45 +1522,55 @@ async fn repeats_are_found_through_the_merge_across_files_and_within_one(db: &Te
 async fn repeats_are_found_at_every_boundary_of_a_large_stored_index(db: &TestDb) {
     let store = db.open().await;
     ledger_partnership(&*store, "p").await;
-    // 40,000 references: a stored index of five chunks of 8,192 hashes, read four at a time.
+    // 40,000 references: a stored index of five chunks of 8,192 hashes, read four at a time
+    // while it is the only earlier import, one at a time once there are five.
     import(&*store, "p", "big.csv", &postings_of("A", 40_000))
         .await
         .unwrap()
         .unwrap();
-    let before = (totals_sum(&*store, "p").await, audit_count(&*store).await);
     // The index is in hash order: take the references at its chunk and read boundaries.
     let mut by_hash: Vec<(u64, usize)> = (0..40_000)
         .map(|i| (reference_hash(&format!("A-{i}")), i))
         .collect();
     by_hash.sort_unstable();
-    for at in [0, 8_191, 8_192, 16_384, 32_767, 32_768, 39_999] {
-        let i = by_hash[at].1;
-        let mut rows = postings_of("B", 5);
-        rows[2].reference = format!("A-{i}");
-        let e = import(&*store, "p", "again.csv", &rows).await.unwrap_err();
-        let earlier_line = format!(", line {}", i + 2);
+    for small_imports in [0, 4] {
+        for n in 0..small_imports {
+            let name = format!("small-{n}.csv");
+            import(&*store, "p", &name, &postings_of(&format!("S{n}"), 3))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let before = (totals_sum(&*store, "p").await, audit_count(&*store).await);
+        for at in [0, 8_191, 8_192, 16_384, 32_767, 32_768, 39_999] {
+            let i = by_hash[at].1;
+            let mut rows = postings_of("B", 5);
+            rows[2].reference = format!("A-{i}");
+            let e = import(&*store, "p", "again.csv", &rows).await.unwrap_err();
+            let earlier_line = format!(", line {}", i + 2);
+            assert_eq!(
+                repeat(&e),
+                (
+                    4,
+                    rows[2].reference.as_str(),
+                    "big.csv",
+                    1,
+                    earlier_line.as_str()
+                ),
+                "the reference at place {at} of the index, beside {small_imports} small imports"
+            );
+        }
         assert_eq!(
-            repeat(&e),
-            (
-                4,
-                rows[2].reference.as_str(),
-                "big.csv",
-                1,
-                earlier_line.as_str()
-            ),
-            "the reference at place {at} of the index"
+            (totals_sum(&*store, "p").await, audit_count(&*store).await),
+            before,
+            "nothing was written"
         );
     }
-    assert_eq!(
-        (totals_sum(&*store, "p").await, audit_count(&*store).await),
-        before,
-        "nothing was written"
-    );
     import(&*store, "p", "again.csv", &postings_of("B", 5))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(posting_count(&*store, "p").await, 40_005);
+    assert_eq!(posting_count(&*store, "p").await, 40_017);
 }
 
 /// FNV-1a, as the store hashes references (migration 0004 says so).
