@@ -1,5 +1,6 @@
-//! Concordat's ledger engine: postings in, exact totals out. It reads from any `std::io::Read`
-//! the caller hands it and knows no files, databases or clocks.
+//! Concordat's ledger engine: postings in, exact totals out. It reads what the caller hands it
+//! (any `std::io::Read`, or an open file, read at offsets) and knows no paths, databases or
+//! clocks.
 
 pub mod generate;
 pub mod summarize;

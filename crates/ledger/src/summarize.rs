@@ -247,8 +247,9 @@ impl Default for FileOptions {
 }
 
 /// Sums a ledger file, in constant memory, on two threads that each read and sum their own
-/// blocks of it. Anything that is not a regular file (a pipe, a terminal) is read as a stream
-/// by [`summarize_reader`]. The totals, and any error, are those [`summarize_reader`] gives.
+/// blocks of it. A regular file is read whole, from its start, whatever the handle's position;
+/// anything else (a pipe, a terminal) is read as a stream by [`summarize_reader`]. The totals,
+/// and any error, are those [`summarize_reader`] gives for the same bytes.
 pub fn summarize_file(file: &File, by: &[Dimension]) -> Result<Summary, SummaryError> {
     summarize_file_with(file, by, FileOptions::default())
 }
@@ -276,6 +277,7 @@ mod blocks {
     use std::fs::File;
     use std::io::ErrorKind;
     use std::os::unix::fs::FileExt;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use memchr::memchr;
@@ -315,6 +317,7 @@ mod blocks {
             block: options.block_bytes.max(1) as u64,
             next: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            inside_line: Mutex::new((0, 0)),
         };
         let summed: Vec<Result<Acc, Stop>> = std::thread::scope(|s| {
             let helpers: Vec<_> = (1..options.threads.max(1))
@@ -352,8 +355,12 @@ mod blocks {
         block: u64,
         /// The next block to take.
         next: AtomicU64,
-        /// Set when a thread meets a bad row, so the others stop too.
+        /// Set when a thread meets a bad row or cannot read, so the others stop too.
         stop: AtomicBool,
+        /// `(a, b)`: no line end lies in `a - 1..b - 1`, so a block within `a..b` holds no
+        /// line's start and is passed over, rather than read to the end of a line longer than
+        /// many blocks once by each of them.
+        inside_line: Mutex<(u64, u64)>,
     }
 
     impl Blocks<'_> {
@@ -367,33 +374,65 @@ mod blocks {
                 }
                 let k = self.next.fetch_add(1, Ordering::Relaxed);
                 let start = self.start + k * self.block;
+                let (a, b) = *self
+                    .inside_line
+                    .lock()
+                    .expect("no thread panics holding it");
+                if a <= start && start + self.block <= b {
+                    continue;
+                }
                 // From the byte before the block, to see whether a line starts at its first.
                 let from = if k == 0 { start } else { start - 1 };
                 let end = (start + self.block - from) as usize;
                 span.reset(from, end + OVER);
-                span.fill().map_err(Stop::Read)?;
+                self.read(span.fill())?;
                 if span.held == 0 {
                     return Ok(acc);
                 }
                 let first = if k == 0 {
                     0
                 } else {
-                    match span.line_end(0).map_err(Stop::Read)? {
+                    match self.read(span.line_end(0))? {
                         Some(i) => i + 1,
                         None => return Ok(acc),
                     }
                 };
                 if first >= end {
-                    continue; // a line that started in an earlier block fills this one
+                    // A line that started in an earlier block fills this one.
+                    self.no_line_end(start, from + first as u64);
+                    continue;
                 }
-                let last = match span.line_end(end - 1).map_err(Stop::Read)? {
+                let last = match self.read(span.line_end(end - 1))? {
                     Some(i) => i + 1,
                     None => span.held,
                 };
+                if last > end {
+                    self.no_line_end(from + end as u64, from + last as u64);
+                }
                 if scan_part(&span.buf[first..last], self.lay, &mut acc).is_err() {
                     self.stop.store(true, Ordering::Relaxed);
                     return Err(Stop::Row);
                 }
+            }
+        }
+
+        /// A read's result; a failed read stops the other threads too.
+        fn read<T>(&self, result: std::io::Result<T>) -> Result<T, Stop> {
+            result.map_err(|e| {
+                self.stop.store(true, Ordering::Relaxed);
+                Stop::Read(e)
+            })
+        }
+
+        /// Notes that no line end lies in `a - 1..b - 1`, if that reaches further than what
+        /// was noted before.
+        fn no_line_end(&self, a: u64, b: u64) {
+            let mut noted = self
+                .inside_line
+                .lock()
+                .expect("no thread panics holding it");
+            if b > noted.1 {
+                *noted = (a, b);
             }
         }
     }

@@ -546,9 +546,10 @@ fn temporary_file_error(file_name: &str, e: &std::io::Error) -> StoreError {
 /// Hashes per stored index chunk: 64 KB blobs.
 const INDEX_CHUNK: usize = 8_192;
 
-/// Index chunks held at a time across the earlier imports' cursors (512 KB), while there are
-/// few: one or two imports are read four chunks at a time (fewer round trips), five or more a
-/// chunk at a time, so the merge's memory grows by 64 KB an import rather than 256 KB.
+/// Index chunks held at a time across the earlier imports' cursors, while there are few: one
+/// or two imports are read four chunks (256 KB) at a time, for fewer round trips; three or four,
+/// two; five or more, one (64 KB), so the merge's memory then grows by 64 KB an import rather
+/// than 256 KB.
 const INDEX_CHUNKS_HELD: usize = 8;
 
 /// Index chunks read at a time from each of `imports` earlier imports' indexes.
