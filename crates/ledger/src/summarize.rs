@@ -1416,16 +1416,9 @@ fn scan_plain_with<M: Marker>(
                     | u128::from(high.fields & !high.lines) << 64)
                     & before;
                 line_no += 1;
-                let len = without_cr(part, at, end);
-                if len > 0 {
-                    let pence = row
-                        .fields(part, at, len, MaskCommas(commas), lay)
-                        .map_err(|p| (line_no, p))?;
-                    add_row(totals, row.key.bytes(), pence, lay)
-                        .map_err(|(col, problem)| (line_no, RowProblem { col, problem }))?;
-                    *rows += 1;
-                    row.key.clear();
-                }
+                *rows += row
+                    .take(part, at, end, MaskCommas(commas), lay, totals)
+                    .map_err(|p| (line_no, p))?;
                 at += end + 1;
                 continue;
             }
@@ -1436,25 +1429,13 @@ fn scan_plain_with<M: Marker>(
             return Ok((at, line_no));
         };
         line_no += 1;
-        let len = without_cr(part, at, end);
-        if len > 0 {
-            let pence = row
-                .fields(
-                    part,
-                    at,
-                    len,
-                    ListedCommas {
-                        all: listed,
-                        next: 0,
-                    },
-                    lay,
-                )
-                .map_err(|p| (line_no, p))?;
-            add_row(totals, row.key.bytes(), pence, lay)
-                .map_err(|(col, problem)| (line_no, RowProblem { col, problem }))?;
-            *rows += 1;
-            row.key.clear();
-        }
+        let commas = ListedCommas {
+            all: listed,
+            next: 0,
+        };
+        *rows += row
+            .take(part, at, end, commas, lay, totals)
+            .map_err(|p| (line_no, p))?;
         at += end + 1;
     }
     row.key.clear();
@@ -1576,6 +1557,29 @@ struct Row<'a> {
 }
 
 impl Row<'_> {
+    /// Sums the line at `at` whose line end is `end` bytes on: 1 if it is a posting, 0 if it
+    /// is blank.
+    #[inline(always)]
+    fn take<C: Commas>(
+        &mut self,
+        part: &[u8],
+        at: usize,
+        end: usize,
+        commas: C,
+        lay: &Layout,
+        totals: &mut Totals,
+    ) -> Result<u64, RowProblem> {
+        let len = without_cr(part, at, end);
+        if len == 0 {
+            return Ok(0);
+        }
+        let pence = self.fields(part, at, len, commas, lay)?;
+        add_row(totals, self.key.bytes(), pence, lay)
+            .map_err(|(col, problem)| RowProblem { col, problem })?;
+        self.key.clear();
+        Ok(1)
+    }
+
     /// Takes the used fields of the row of `len` bytes at `at` (no quotes, no line end) into
     /// the key, and returns its amount.
     #[inline(always)]

@@ -614,6 +614,25 @@ fn repeat_of(
         .min_by_key(|r| r.line)
 }
 
+/// The imports that `sql` lists (its `import_id` column) for partnership `key` ($1), other
+/// than `import_id` ($2).
+async fn import_ids(
+    tx: &mut Tx,
+    sql: &str,
+    key: &str,
+    import_id: i64,
+    doing: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let failed = db(doing);
+    tx.fetch_all(sql, &[Arg::Text(key), Arg::Int(import_id)])
+        .await
+        .map_err(&failed)?
+        .iter()
+        .map(|row| row.int("import_id"))
+        .collect::<Result<_, _>>()
+        .map_err(&failed)
+}
+
 /// Builds the index of each earlier import that has none (imported before there was one)
 /// from its batches' reference hashes, in bounded memory like a new file's.
 async fn index_older_imports(
@@ -623,21 +642,18 @@ async fn index_older_imports(
     doing: &str,
 ) -> Result<(), StoreError> {
     let failed = db(doing);
-    let missing: Vec<i64> = tx
-        .fetch_all(
-            "SELECT DISTINCT import_id FROM ledger_batch b \
-             WHERE b.partnership_key = $1 AND b.import_id <> $2 AND NOT EXISTS \
-                 (SELECT 1 FROM ledger_reference_index r \
-                  WHERE r.partnership_key = b.partnership_key AND r.import_id = b.import_id) \
-             ORDER BY import_id",
-            &[Arg::Text(key), Arg::Int(import_id)],
-        )
-        .await
-        .map_err(&failed)?
-        .iter()
-        .map(|row| row.int("import_id"))
-        .collect::<Result<_, _>>()
-        .map_err(&failed)?;
+    let missing = import_ids(
+        tx,
+        "SELECT DISTINCT import_id FROM ledger_batch b \
+         WHERE b.partnership_key = $1 AND b.import_id <> $2 AND NOT EXISTS \
+             (SELECT 1 FROM ledger_reference_index r \
+              WHERE r.partnership_key = b.partnership_key AND r.import_id = b.import_id) \
+         ORDER BY import_id",
+        key,
+        import_id,
+        doing,
+    )
+    .await?;
     for older in missing {
         let mut sorter = RunSorter::new(RUN_PAIRS);
         let mut after = 0;
@@ -830,19 +846,15 @@ impl<'a> StoredHashes<'a> {
         rows: &'a [u64],
         doing: &str,
     ) -> Result<StoredHashes<'a>, StoreError> {
-        let failed = db(doing);
-        let imports: Vec<i64> = tx
-            .fetch_all(
-                "SELECT DISTINCT import_id FROM ledger_reference_index \
-                 WHERE partnership_key = $1 AND import_id <> $2 ORDER BY import_id",
-                &[Arg::Text(key), Arg::Int(import_id)],
-            )
-            .await
-            .map_err(&failed)?
-            .iter()
-            .map(|row| row.int("import_id"))
-            .collect::<Result<_, _>>()
-            .map_err(&failed)?;
+        let imports = import_ids(
+            tx,
+            "SELECT DISTINCT import_id FROM ledger_reference_index \
+             WHERE partnership_key = $1 AND import_id <> $2 ORDER BY import_id",
+            key,
+            import_id,
+            doing,
+        )
+        .await?;
         let mut stored = StoredHashes {
             cursors: Vec::with_capacity(imports.len()),
             heads: BinaryHeap::new(),
